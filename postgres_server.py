@@ -1,0 +1,2175 @@
+"""Read-only PostgreSQL server for AI agents, speaking the Model Context Protocol.
+
+Sections, in the order data flows:
+  1. Configuration          settings from CLI flags > environment > defaults, validated at start-up
+  2. SQL gate               pglast (PostgreSQL's own parser) decides what may run at all
+  3. Database access        pool, one-round-trip read-only pipeline, values made JSON-safe, errors
+  4. Introspection queries  one catalog query per tool, each building its answer inside Postgres
+  5. Tools                  the six MCP tools, their result models and compact text renderings
+  6. Auth and HTTP          static bearer token, /health and /ready, the ASGI app
+  7. Entry point            serve, --check, --demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import difflib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import anyio
+import psycopg
+import psycopg.adapt
+import psycopg.errors
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg.types.string import TextLoader
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import BaseModel, Field
+
+log = logging.getLogger("postgres_mcp")
+
+SERVER_NAME = "postgres-readonly"
+SERVER_VERSION = "0.1.0"
+PROG = "postgres_server"
+
+# =====================================================================================================
+# 1. Configuration
+# =====================================================================================================
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message is one line naming the setting and what to do."""
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError(f"must be an integer between {low} and {high}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be an integer between {low} and {high}")
+        return number
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.strip() not in choices:
+            raise ValueError(f"must be one of: {', '.join(choices)}")
+        return value.strip()
+
+    return parse
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL such as https://mcp.example.com")
+    return value.strip().rstrip("/")
+
+
+def _conninfo(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        conninfo_to_dict(value)
+    except psycopg.ProgrammingError:
+        # The parser's message can quote parts of the string, passwords included: never echo it.
+        raise ValueError(
+            "is not a valid PostgreSQL connection string "
+            "(use postgresql://user:password@host:5432/dbname or 'host=... dbname=...')"
+        ) from None
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration value: its CLI flag, environment names (first found wins), default and parser."""
+
+    key: str
+    flag: str
+    env: tuple[str, ...]
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+    is_switch: bool = False
+
+
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    Setting("conn", "--conn", ("DATABASE_URL", "POSTGRES_CONNECTION_STRING"), None, _conninfo,
+            "PostgreSQL connection string"),
+    Setting("transport", "--transport", ("MCP_TRANSPORT",), "stdio", _choice("stdio", "streamable-http"),
+            "stdio or streamable-http"),
+    Setting("host", "--host", ("MCP_HOST",), "127.0.0.1", str.strip, "HTTP bind address"),
+    Setting("port", "--port", ("MCP_PORT",), 8000, _int_range(1, 65535), "HTTP port"),
+    Setting("stateless", "--stateless", ("MCP_STATELESS",), False, _parse_bool,
+            "stateless HTTP (no sessions), for several workers or replicas", is_switch=True),
+    Setting("public_url", "--public-url", ("MCP_PUBLIC_URL",), None, _url,
+            "public base URL when behind a reverse proxy"),
+    Setting("allowed_hosts", "--allowed-hosts", ("MCP_ALLOWED_HOSTS",), (), _csv,
+            "extra Host header values accepted on /mcp (comma-separated; * accepts any)"),
+    Setting("api_token", "--api-token", ("MCP_API_TOKEN",), None, lambda v: v.strip() or None,
+            "static bearer token required on /mcp"),
+    Setting("allow_unauthenticated", "--allow-unauthenticated", ("MCP_ALLOW_UNAUTHENTICATED",), False,
+            _parse_bool, "allow binding a non-loopback address without auth", is_switch=True),
+    Setting("pool_min", "--pool-min", ("MCP_POOL_MIN",), 1, _int_range(0, 100), "pool minimum connections"),
+    Setting("pool_max", "--pool-max", ("MCP_POOL_MAX",), 5, _int_range(1, 100), "pool maximum connections"),
+    Setting("pool_timeout_s", "--pool-timeout", ("MCP_POOL_TIMEOUT_S",), 5, _int_range(1, 300),
+            "seconds to wait for a free connection"),
+    Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
+            _int_range(100, 3_600_000), "server-side statement timeout"),
+    Setting("lock_timeout_ms", "--lock-timeout-ms", ("POSTGRES_LOCK_TIMEOUT_MS",), 5_000,
+            _int_range(10, 3_600_000), "server-side lock wait timeout"),
+    Setting("max_rows", "--max-rows", ("POSTGRES_MAX_ROWS",), 500, _int_range(1, 100_000),
+            "most rows a result returns"),
+    Setting("max_response_bytes", "--max-response-bytes", ("MCP_MAX_RESPONSE_BYTES",), 60_000,
+            _int_range(1_000, 100_000_000), "most bytes of result text per call"),
+    Setting("max_cell_chars", "--max-cell-chars", ("MCP_MAX_CELL_CHARS",), 2_000, _int_range(16, 10_000_000),
+            "longer values are cut with a marker"),
+    Setting("schemas", "--schemas", ("POSTGRES_SCHEMAS",), None, lambda v: _csv(v) or None,
+            "schemas the tools expose (comma-separated; default: every non-system schema the role can use)"),
+    Setting("require_readonly_role", "--require-readonly-role", ("POSTGRES_REQUIRE_READONLY_ROLE",), False,
+            _parse_bool, "refuse to start unless the role is read-only", is_switch=True),
+    Setting("log_level", "--log-level", ("MCP_LOG_LEVEL",), "INFO",
+            lambda v: _choice("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "log level (stderr)"),
+)
+# fmt: on
+
+# Settings other tools use to switch writes on. Here there is nothing to switch: saying so beats ignoring them.
+WRITE_MODE_SETTINGS = ("POSTGRES_READONLY", "POSTGRES_READ_ONLY", "MCP_READ_ONLY", "READ_ONLY")
+WRITE_MODE_ENABLERS = ("POSTGRES_ALLOW_WRITES", "MCP_ALLOW_WRITES", "ALLOW_WRITES", "POSTGRES_READ_WRITE")
+
+
+@dataclass(frozen=True)
+class Config:
+    conn: str | None = None
+    transport: str = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stateless: bool = False
+    public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    api_token: str | None = None
+    allow_unauthenticated: bool = False
+    pool_min: int = 1
+    pool_max: int = 5
+    pool_timeout_s: int = 5
+    statement_timeout_ms: int = 30_000
+    lock_timeout_ms: int = 5_000
+    max_rows: int = 500
+    max_response_bytes: int = 60_000
+    max_cell_chars: int = 2_000
+    schemas: tuple[str, ...] | None = None
+    require_readonly_role: bool = False
+    log_level: str = "INFO"
+    command: Literal["serve", "check", "demo"] = "serve"
+
+    @property
+    def resource_url(self) -> str:
+        """The exact URL clients use for /mcp (the public one behind a proxy)."""
+        return f"{self.public_url or f'http://{self.host}:{self.port}'}/mcp"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{message} (see --help)")
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="postgres_server.py",
+        description="Read-only PostgreSQL MCP server. Flags override environment variables.",
+        argument_default=argparse.SUPPRESS,
+    )
+    commands = parser.add_mutually_exclusive_group()
+    commands.add_argument("--demo", action="store_true", help="serve an embedded PostgreSQL with sample data")
+    commands.add_argument("--check", action="store_true", help="check connection, role and every tool; exit 0/1")
+    for setting in SETTINGS:
+        envs = " / ".join(setting.env)
+        if setting.is_switch:
+            parser.add_argument(
+                setting.flag, dest=setting.key, action="store_const", const="true", help=f"{setting.help} [{envs}]"
+            )
+        else:
+            parser.add_argument(setting.flag, dest=setting.key, help=f"{setting.help} [{envs}]")
+    return parser
+
+
+def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> Config:
+    """CLI flag > environment variable > default. Raises ConfigError with one line naming the setting."""
+    env = os.environ if environ is None else environ
+    args = vars(build_arg_parser().parse_args(argv))
+    refuse_write_mode(env)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        source, raw = setting.flag, args.get(setting.key)
+        if raw is None:
+            source, raw = next(((name, env[name]) for name in setting.env if env.get(name) is not None), ("", None))
+        if raw is None:
+            values[setting.key] = setting.default
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            shown = "" if setting.key in ("conn", "api_token") else f" (got {raw!r})"
+            raise ConfigError(f"{source} {exc}{shown}") from None
+    values["command"] = "demo" if args.get("demo") else "check" if args.get("check") else "serve"
+    config = Config(**values)
+    validate_config(config)
+    return config
+
+
+def refuse_write_mode(env: dict[str, str] | os._Environ[str]) -> None:
+    for name in WRITE_MODE_SETTINGS:
+        if name in env and not _parse_bool_lenient(env[name], default=True):
+            raise ConfigError(
+                f"{name}={env[name]} is refused: this server is read-only by construction and "
+                "has no write mode; remove the setting"
+            )
+    for name in WRITE_MODE_ENABLERS:
+        if name in env and _parse_bool_lenient(env[name], default=True):
+            raise ConfigError(
+                f"{name}={env[name]} is refused: this server is read-only by construction and "
+                "has no write mode; remove the setting"
+            )
+
+
+def _parse_bool_lenient(value: str, default: bool) -> bool:
+    try:
+        return _parse_bool(value)
+    except ValueError:
+        return default
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_config(config: Config) -> None:
+    if config.pool_min > config.pool_max:
+        raise ConfigError(f"MCP_POOL_MIN ({config.pool_min}) must not exceed MCP_POOL_MAX ({config.pool_max})")
+    remote = config.transport == "streamable-http" and not is_loopback(config.host)
+    if remote and not config.api_token and not config.allow_unauthenticated:
+        raise ConfigError(
+            f"--host {config.host} exposes the database beyond this machine without auth: set "
+            "MCP_API_TOKEN, or pass --allow-unauthenticated if a proxy in front authenticates"
+        )
+
+
+# =====================================================================================================
+# 2. SQL gate: PostgreSQL's own parser (pglast) decides what may run
+# =====================================================================================================
+
+
+class GateRefusal(Exception):
+    """The statement is not a single read: the message names what was refused and why."""
+
+
+# Functions refused anywhere in a statement, by final name (schema qualification cannot dodge it).
+# Each group says why; the read-only transaction would stop some of these too, but not all of them.
+# fmt: off
+DENIED_FUNCTIONS: dict[str, str] = {
+    **dict.fromkeys(("set_config", "pg_reload_conf", "pg_rotate_logfile", "pg_rotate_logfile_old",
+                     "pg_log_backend_memory_contexts", "pg_show_all_settings", "pg_show_all_file_settings",
+                     "pg_hba_file_rules", "pg_ident_file_mappings", "pg_config", "pg_stat_file"),
+                    "changes or reveals server settings or configuration files"),
+    **dict.fromkeys(("pg_cancel_backend", "pg_terminate_backend", "pg_signal_backend", "pg_promote",
+                     "pg_wal_replay_pause", "pg_wal_replay_resume"),
+                    "signals or controls other server processes"),
+    **dict.fromkeys(("pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_ls_logdir", "pg_ls_waldir",
+                     "pg_ls_tmpdir", "pg_ls_archive_statusdir", "pg_ls_logicalsnapdir", "pg_ls_logicalmapdir",
+                     "pg_ls_replslotdir", "pg_ls_summariesdir", "pg_current_logfile", "pg_file_write",
+                     "pg_file_rename", "pg_file_unlink", "pg_file_sync", "pg_logdir_ls", "pg_relation_filepath"),
+                    "reads or writes files on the database host"),
+    **dict.fromkeys(("lo_import", "lo_export", "lo_open", "lo_close", "loread", "lowrite", "lo_creat",
+                     "lo_create", "lo_unlink", "lo_get", "lo_put", "lo_from_bytea", "lo_truncate",
+                     "lo_truncate64", "lo_lseek", "lo_lseek64", "lo_tell", "lo_tell64"),
+                    "accesses large objects (and through them, server files)"),
+    **dict.fromkeys(("nextval", "setval"), "changes a sequence"),
+    **dict.fromkeys(("pg_notify",), "sends a notification to other sessions"),
+    **dict.fromkeys(("txid_current", "pg_current_xact_id", "pg_export_snapshot"),
+                    "consumes a transaction id or exports session state"),
+    **dict.fromkeys(("pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point", "pg_start_backup",
+                     "pg_stop_backup", "pg_backup_start", "pg_backup_stop", "pg_create_physical_replication_slot",
+                     "pg_create_logical_replication_slot", "pg_drop_replication_slot", "pg_replication_slot_advance",
+                     "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot",
+                     "pg_logical_slot_get_changes", "pg_logical_slot_get_binary_changes",
+                     "pg_logical_slot_peek_changes", "pg_logical_slot_peek_binary_changes",
+                     "pg_logical_emit_message", "pg_sync_replication_slots", "pg_import_system_collations",
+                     "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
+                     "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
+                     "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_stat_clear_snapshot",
+                     "pg_extension_config_dump", "pg_nextoid", "pg_checkpoint", "pg_wal_summary_contents"),
+                    "controls WAL, replication, backups or statistics"),
+    **dict.fromkeys(("query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml",
+                     "cursor_to_xmlschema", "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
+                     "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema", "database_to_xml",
+                     "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat", "crosstab", "crosstab2",
+                     "crosstab3", "crosstab4", "connectby"),
+                    "executes SQL passed to it as text (or dumps whole tables past every limit)"),
+}
+DENIED_FUNCTION_PREFIXES: dict[str, str] = {
+    "pg_advisory": "takes advisory locks that outlive the call",
+    "pg_try_advisory": "takes advisory locks that outlive the call",
+    "dblink": "opens connections to other servers",
+    "postgres_fdw": "manages connections to other servers",
+    "pg_replication_origin": "controls replication origins",
+}
+
+# Relations that hold secrets or server configuration rather than data.
+DENIED_RELATIONS: dict[str, str] = {
+    **dict.fromkeys(("pg_authid", "pg_shadow", "pg_user_mapping", "pg_user_mappings", "pg_subscription"),
+                    "holds passwords or connection secrets"),
+    **dict.fromkeys(("pg_settings", "pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings", "pg_config"),
+                    "exposes server configuration; read one setting with SHOW name or current_setting('name')"),
+    **dict.fromkeys(("pg_largeobject",), "holds large-object contents"),
+}
+
+# Settings whose values are secrets or host file locations: SHOW and current_setting() refuse them.
+SENSITIVE_SETTINGS = frozenset({
+    "all", "data_directory", "config_file", "hba_file", "ident_file", "external_pid_file", "ssl_cert_file",
+    "ssl_key_file", "ssl_ca_file", "ssl_crl_file", "ssl_crl_dir", "ssl_dh_params_file", "ssl_passphrase_command",
+    "krb_server_keyfile", "archive_command", "archive_library", "restore_command", "archive_cleanup_command",
+    "recovery_end_command", "primary_conninfo", "primary_slot_name", "log_directory", "log_filename",
+    "dynamic_library_path", "local_preload_libraries", "session_preload_libraries", "shared_preload_libraries",
+    "unix_socket_directories", "unix_socket_group", "stats_temp_directory", "promote_trigger_file",
+})
+
+# Statement kinds, named the way a person writes them, for refusals.
+STATEMENT_NAMES = {
+    "InsertStmt": "INSERT", "UpdateStmt": "UPDATE", "DeleteStmt": "DELETE", "MergeStmt": "MERGE",
+    "CreateStmt": "CREATE TABLE", "CreateTableAsStmt": "CREATE TABLE AS / SELECT INTO", "DropStmt": "DROP",
+    "TruncateStmt": "TRUNCATE", "AlterTableStmt": "ALTER TABLE", "CopyStmt": "COPY", "VariableSetStmt": "SET",
+    "DoStmt": "DO", "CallStmt": "CALL", "PrepareStmt": "PREPARE", "ExecuteStmt": "EXECUTE",
+    "DeallocateStmt": "DEALLOCATE", "DeclareCursorStmt": "DECLARE", "FetchStmt": "FETCH", "ClosePortalStmt": "CLOSE",
+    "ListenStmt": "LISTEN", "UnlistenStmt": "UNLISTEN", "NotifyStmt": "NOTIFY", "LockStmt": "LOCK",
+    "VacuumStmt": "VACUUM / ANALYZE", "LoadStmt": "LOAD", "CheckPointStmt": "CHECKPOINT", "DiscardStmt": "DISCARD",
+    "RefreshMatViewStmt": "REFRESH MATERIALIZED VIEW", "GrantStmt": "GRANT / REVOKE", "GrantRoleStmt": "GRANT ROLE",
+    "CreateRoleStmt": "CREATE ROLE", "AlterRoleStmt": "ALTER ROLE", "DropRoleStmt": "DROP ROLE",
+    "CreateFunctionStmt": "CREATE FUNCTION", "IndexStmt": "CREATE INDEX", "ViewStmt": "CREATE VIEW",
+    "ReindexStmt": "REINDEX", "ClusterStmt": "CLUSTER", "CreateExtensionStmt": "CREATE EXTENSION",
+    "AlterSystemStmt": "ALTER SYSTEM", "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
+    "CommentStmt": "COMMENT", "SecLabelStmt": "SECURITY LABEL", "RuleStmt": "CREATE RULE",
+    "CreateTrigStmt": "CREATE TRIGGER", "ConstraintsSetStmt": "SET CONSTRAINTS", "ReassignOwnedStmt": "REASSIGN OWNED",
+    "DropOwnedStmt": "DROP OWNED", "CreateSchemaStmt": "CREATE SCHEMA", "RenameStmt": "ALTER ... RENAME",
+    "VariableShowStmt": "SHOW", "ExplainStmt": "EXPLAIN", "SelectStmt": "SELECT",
+}
+# fmt: on
+
+WRITE_NODES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+
+
+@dataclass(frozen=True)
+class GatedStatement:
+    """A statement the gate let through: its text trimmed to the one statement, and how to run it."""
+
+    sql: str
+    kind: Literal["select", "explain", "show"]
+    offset: int  # characters cut from the front of the original text, to map error positions back
+
+
+def _iter_nodes(tree: Any) -> Any:
+    """Yield (node_type, fields) for every parse-tree node, however deeply nested."""
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, dict):
+                    if key[:1].isupper():
+                        yield key, value
+                    stack.append(value)
+                elif isinstance(value, list):
+                    stack.extend(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _names(nodes: list[dict[str, Any]]) -> list[str]:
+    return [node["String"]["sval"] for node in nodes if "String" in node]
+
+
+def _function_refusal(name: str, call: dict[str, Any]) -> str | None:
+    if name in DENIED_FUNCTIONS:
+        return DENIED_FUNCTIONS[name]
+    for prefix, why in DENIED_FUNCTION_PREFIXES.items():
+        if name.startswith(prefix):
+            return why
+    if name == "current_setting":
+        args = call.get("args") or []
+        literal = args[0].get("A_Const", {}).get("sval", {}).get("sval") if args else None
+        if literal is None:
+            return "needs the setting name as a literal string"
+        if literal.lower() in SENSITIVE_SETTINGS:
+            return f"would reveal {literal!r}, a secret or a host file location"
+    return None
+
+
+@lru_cache(maxsize=1024)
+def gate(sql: str) -> GatedStatement:
+    """Parse with PostgreSQL's grammar and let through exactly one read. Raises GateRefusal."""
+    from pglast.parser import ParseError, parse_sql_json  # imported on first use: keeps start-up fast
+
+    try:
+        parsed = json.loads(parse_sql_json(sql))
+    except ParseError as exc:
+        raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, exc.location + 1)) from None
+    statements = parsed.get("stmts", [])
+    if not statements:
+        raise GateRefusal("empty statement: send one SELECT, VALUES, TABLE, EXPLAIN or SHOW statement")
+    if len(statements) > 1:
+        raise GateRefusal(
+            f"{len(statements)} statements sent: send exactly one statement per call (no ';'-separated batches)"
+        )
+    raw = statements[0]
+    ((top_kind, top),) = raw["stmt"].items()
+    kind = _statement_kind(top_kind, top)
+    _check_tree(raw["stmt"])
+    start = raw.get("stmt_location", 0)
+    length = raw.get("stmt_len", 0)
+    encoded = sql.encode()
+    text = encoded[start : start + length if length else None].decode()
+    offset = len(encoded[:start].decode())
+    return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()))
+
+
+def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "explain", "show"]:
+    if top_kind == "SelectStmt":
+        return "select"
+    if top_kind == "ExplainStmt":
+        ((inner_kind, _),) = top["query"].items()
+        if inner_kind != "SelectStmt":
+            name = STATEMENT_NAMES.get(inner_kind, inner_kind.removesuffix("Stmt").upper())
+            raise GateRefusal(f"EXPLAIN {name} refused: only EXPLAIN of a read (SELECT, VALUES, TABLE) may run")
+        return "explain"
+    if top_kind == "VariableShowStmt":
+        setting = top.get("name", "").lower()
+        if setting in SENSITIVE_SETTINGS:
+            if setting == "all":
+                raise GateRefusal("SHOW ALL refused: it dumps server configuration; use SHOW name for one setting")
+            raise GateRefusal(f"SHOW {setting} refused: it reveals a secret or a host file location")
+        return "show"
+    if top_kind == "TransactionStmt":
+        name = top.get("kind", "").removeprefix("TRANS_STMT_").replace("_", " ")
+        raise GateRefusal(
+            f"{name} refused: transactions are managed by the server (each call is one read-only "
+            "transaction, always rolled back)"
+        )
+    name = STATEMENT_NAMES.get(top_kind, top_kind.removesuffix("Stmt").upper())
+    raise GateRefusal(f"{name} refused: this server is read-only; only SELECT, VALUES, TABLE, EXPLAIN and SHOW run")
+
+
+def _check_tree(tree: dict[str, Any]) -> None:
+    for node_type, node in _iter_nodes(tree):
+        if node_type in WRITE_NODES:
+            raise GateRefusal(
+                f"{STATEMENT_NAMES[node_type]} refused: data-modifying statements (also inside WITH) "
+                "cannot run on this read-only server"
+            )
+        if node_type == "SelectStmt":
+            if node.get("intoClause"):
+                raise GateRefusal("SELECT INTO refused: it creates a table; drop the INTO clause")
+            if node.get("lockingClause"):
+                raise GateRefusal("FOR UPDATE/SHARE refused: row locks are not allowed on this read-only server")
+        elif node_type == "FuncCall":
+            names = _names(node.get("funcname", []))
+            name = names[-1] if names else ""
+            why = _function_refusal(name, node)
+            if why:
+                raise GateRefusal(f"function {'.'.join(names)}() refused: it {why}")
+        elif node_type == "RangeVar":
+            relname = node.get("relname", "")
+            if relname in DENIED_RELATIONS:
+                raise GateRefusal(f"relation {relname} refused: it {DENIED_RELATIONS[relname]}")
+
+
+def _caret(sql: str, position: int | None) -> str:
+    """Postgres-style 'LINE n: ...' with a caret under the 1-based character position."""
+    if not position or position < 1 or position > len(sql) + 1:
+        return ""
+    before = sql[: position - 1]
+    line_no = before.count("\n") + 1
+    line_start = before.rfind("\n") + 1
+    line_end = sql.find("\n", line_start)
+    line = sql[line_start : line_end if line_end >= 0 else None]
+    prefix = f"LINE {line_no}: "
+    return f"\n{prefix}{line}\n{' ' * (len(prefix) + position - 1 - line_start)}^"
+
+
+# =====================================================================================================
+# 3. Database access: pool, the read-only pipeline, JSON-safe values, errors as answers
+# =====================================================================================================
+
+
+class ToolFailure(Exception):
+    """A failure the agent or operator can act on; its message is returned verbatim as the tool error.
+
+    `kind` is the short class the call log records (a SQLSTATE, "refused", "not_found", ...).
+    """
+
+    def __init__(self, message: str, kind: str = "failure") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+NO_CONNECTION_MESSAGE = (
+    "no database is configured: start the server with --conn postgresql://user:password@host:5432/dbname "
+    "(or set DATABASE_URL), or try it with --demo"
+)
+
+
+class IsoTimestampLoader(TextLoader):
+    """Postgres prints '2024-01-02 03:04:05+00'; ISO 8601 wants a 'T'. 'infinity' passes unchanged."""
+
+    def load(self, data: Any) -> Any:
+        text = super().load(data)
+        return text.replace(" ", "T", 1) if isinstance(text, str) else text
+
+
+def build_adapters() -> psycopg.adapt.AdaptersMap:
+    """Load every value as Postgres prints it, except types JSON has natively (int, bool, float, json).
+
+    Text is exact (numeric keeps every digit, 'infinity' dates and ranges survive) and cheaper than
+    building Python objects only to turn them back into strings.
+    """
+    adapters = psycopg.adapt.AdaptersMap(psycopg.adapters)
+    native = {"int2", "int4", "int8", "oid", "bool", "float4", "float8"}
+    for info in psycopg.postgres.types:
+        if info.name in native:
+            continue
+        loader = IsoTimestampLoader if info.name in ("timestamp", "timestamptz") else TextLoader
+        adapters.register_loader(info.oid, loader)
+    return adapters
+
+
+ADAPTERS = build_adapters()
+ARRAY_OIDS = frozenset(info.array_oid for info in psycopg.postgres.types if info.array_oid)
+FLOAT_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("float4", "float8"))
+JSON_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("json", "jsonb"))
+NATIVE_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("int2", "int4", "int8", "oid", "bool"))
+
+
+def cut_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…[+{len(text) - limit} chars]"
+
+
+def _finite(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+
+
+def _plain(value: Any) -> Any:
+    """Make nested arrays JSON-safe: non-finite floats become strings, undecodable bytes are escaped."""
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return value
+
+
+def cell_converter(oid: int, max_chars: int) -> Callable[[Any], Any] | None:
+    """The one conversion a column's values need to become JSON-safe and bounded (None: none needed)."""
+    if oid in NATIVE_OIDS:
+        return None
+    if oid in FLOAT_OIDS:
+        return lambda v: v if v is None else _finite(v)
+
+    def text(v: Any) -> Any:
+        if v is None:
+            return None
+        if not isinstance(v, str):  # bytes from a SQL_ASCII database: never crash on non-UTF-8
+            v = bytes(v).decode("utf-8", "backslashreplace")
+        return v if len(v) <= max_chars else cut_text(v, max_chars)
+
+    if oid in JSON_OIDS:
+        return lambda v: v if v is None or len(v) > max_chars else json.loads(v) if isinstance(v, str) else text(v)
+    if oid in ARRAY_OIDS:
+
+        def array(v: Any) -> Any:
+            if v is None:
+                return None
+            v = _plain(v)
+            encoded = json.dumps(v, ensure_ascii=False)
+            return v if len(encoded) <= max_chars else cut_text(encoded, max_chars)
+
+        return array
+    return text
+
+
+@dataclass
+class RowSet:
+    """What a read returned: column descriptions, rows (at most the fetch size) and whether more exist."""
+
+    columns: list[psycopg.Column]
+    rows: list[tuple[Any, ...]]
+    more: bool
+
+
+@dataclass
+class Limits:
+    statement_timeout_ms: int
+    lock_timeout_ms: int
+
+
+# Sent with every call in the same round trip. Every value is LOCAL: it ends with the transaction.
+SET_LIMITS_SQL = (
+    "SELECT pg_catalog.set_config('statement_timeout', $1, true),"
+    " pg_catalog.set_config('lock_timeout', $2, true),"
+    " pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true),"
+    " pg_catalog.set_config('IntervalStyle', 'iso_8601', true)"
+)
+# PostgreSQL 14+: the backend notices a vanished client within a second and stops the query.
+CHECK_CLIENT_SQL = "SELECT pg_catalog.set_config('client_connection_check_interval', '1000', true)"
+# After every call: release anything that could outlive a transaction, re-assert the session default.
+HYGIENE_SQL = (
+    "SELECT pg_catalog.pg_advisory_unlock_all(),"
+    " pg_catalog.set_config('default_transaction_read_only', 'on', false),"
+    " current_user = session_user"
+)
+CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
+
+
+async def configure_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """New pooled connections start read-only by default (one layer; each call also says READ ONLY)."""
+    await conn.execute(HYGIENE_SQL)
+
+
+async def run_pipeline(
+    conn: psycopg.AsyncConnection[Any],
+    sql: str,
+    params: Sequence[Any] | None,
+    limits: Limits,
+    *,
+    cursor: bool,
+    fetch: int,
+) -> RowSet:
+    """One read in one network round trip: BEGIN READ ONLY, limits, the statement, ROLLBACK, hygiene.
+
+    With `cursor`, the statement runs as a server-side cursor and only `fetch` rows cross the network,
+    so a query for 100 million rows costs what one for 100 does. Everything travels by the extended
+    query protocol, which refuses a string holding several statements, whatever the gate decided.
+    """
+    setup, result, hygiene = conn.cursor(), conn.cursor(), conn.cursor()
+    timeouts = [str(limits.statement_timeout_ms), str(limits.lock_timeout_ms), str(limits.statement_timeout_ms * 2)]
+    failure: psycopg.Error | None = None
+    async with conn.pipeline() as pipeline:
+        try:
+            await setup.execute("BEGIN READ ONLY")
+            await setup.execute(SET_LIMITS_SQL, timeouts)
+            if conn.info.server_version >= 140000:
+                await setup.execute(CHECK_CLIENT_SQL)
+            if cursor:
+                await setup.execute(CURSOR_PREFIX + sql, params)
+                await result.execute(f"FETCH FORWARD {fetch + 1} FROM mcp_rows")
+            else:
+                await result.execute(sql, params)
+            await setup.execute("ROLLBACK")
+            await hygiene.execute(HYGIENE_SQL)
+            await pipeline.sync()
+        except psycopg.Error as exc:
+            failure = exc
+    if failure is not None:
+        await recover(conn)
+        raise failure
+    await check_hygiene(conn, hygiene)
+    rows = await result.fetchmany(fetch + 1) if result.description else []
+    return RowSet(columns=list(result.description or []), rows=rows[:fetch], more=len(rows) > fetch)
+
+
+async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
+    """After a failed statement: roll back and reset in one round trip, or close (the pool replaces it)."""
+    if conn.closed:
+        return
+    try:
+        hygiene = conn.cursor()
+        async with conn.pipeline():
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.execute("ROLLBACK")
+            await hygiene.execute(HYGIENE_SQL)
+        await check_hygiene(conn, hygiene)
+    except psycopg.Error:
+        await conn.close()
+
+
+async def check_hygiene(conn: psycopg.AsyncConnection[Any], hygiene: psycopg.AsyncCursor[Any]) -> None:
+    row = await hygiene.fetchone()
+    if conn.info.transaction_status != TransactionStatus.IDLE or not row or row[2] is not True:
+        log.warning("connection left in an unexpected state; discarding it")
+        await conn.close()
+
+
+async def run_cancellable(conn: psycopg.AsyncConnection[Any], work: Callable[[], Awaitable[RowSet]]) -> RowSet:
+    """Run `work` so that cancelling the call also cancels the query inside Postgres.
+
+    Cancelling the awaiting task alone would drop the socket and leave the query running on the server;
+    so the work runs shielded, and on cancellation a protocol-level cancel request stops it in Postgres,
+    after which the work's own error path leaves the connection clean.
+    """
+    outcome: dict[str, Any] = {}
+    finished = anyio.Event()
+
+    async def shielded() -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                outcome["rows"] = await work()
+            except BaseException as exc:  # handed to the caller below
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(shielded)
+        try:
+            await finished.wait()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(Exception):
+                    await conn.cancel_safe(timeout=5)
+                await finished.wait()
+            raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["rows"]
+
+
+def describe_target(conninfo: str) -> str:
+    """host:port of a connection string, for messages: never the user or password."""
+    params = conninfo_to_dict(conninfo)
+    host = str(params.get("host") or params.get("hostaddr") or "local socket")
+    port = str(params.get("port") or "5432")
+    return f"{host}:{port}"
+
+
+def connection_failure_reason(exc: BaseException, conninfo: str) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    reason = reason.split(" failed: ")[-1]
+    password = str(conninfo_to_dict(conninfo).get("password") or "")
+    return reason.replace(password, "***") if password else reason
+
+
+@dataclass
+class App:
+    """Lifespan state shared by every call: configuration, the pool, caches and the role posture."""
+
+    config: Config
+    pool: AsyncConnectionPool | None = None
+    type_names: dict[int, str] = field(default_factory=dict)
+    posture: dict[str, Any] | None = None
+
+    @property
+    def schemas_param(self) -> list[str] | None:
+        """$1 of every introspection query: the configured schemas, or NULL for all non-system ones."""
+        return list(self.config.schemas) if self.config.schemas else None
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.config.statement_timeout_ms, self.config.lock_timeout_ms)
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection within MCP_POOL_TIMEOUT_S, or a ToolFailure saying why there is none."""
+        if self.pool is None:
+            raise ToolFailure(NO_CONNECTION_MESSAGE, kind="no_database")
+        try:
+            conn = await self.pool.getconn(timeout=self.config.pool_timeout_s)
+        except PoolTimeout:
+            raise ToolFailure(await self.explain_pool_timeout(), kind="unavailable") from None
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)
+
+    async def explain_pool_timeout(self) -> str:
+        assert self.pool is not None and self.config.conn is not None
+        stats = self.pool.get_stats()
+        if stats.get("pool_size", 0) >= self.config.pool_max:
+            return (
+                f"server busy: all {self.config.pool_max} database connections stayed in use for "
+                f"{self.config.pool_timeout_s} s; retry shortly, or raise MCP_POOL_MAX"
+            )
+        target = describe_target(self.config.conn)
+        try:
+            probe = await psycopg.AsyncConnection.connect(self.config.conn, connect_timeout=3)
+        except Exception as exc:
+            return (
+                f"cannot connect to the database at {target}: {connection_failure_reason(exc, self.config.conn)}."
+                " The server keeps retrying and recovers by itself when the database is back."
+            )
+        await probe.close()
+        return f"the database at {target} is reachable but no pooled connection was ready in time; retry"
+
+    async def read(
+        self, sql: str, params: Sequence[Any] | None = None, *, cursor: bool = False, fetch: int = 1
+    ) -> RowSet:
+        """Run one read through the pipeline; a connection lost before an answer is retried once."""
+        for attempt in (1, 2):
+            async with self.connection() as conn:
+                try:
+                    return await run_cancellable(
+                        conn, lambda: run_pipeline(conn, sql, params, self.limits, cursor=cursor, fetch=fetch)
+                    )
+                except psycopg.OperationalError:
+                    if not conn.closed or attempt == 2:
+                        raise
+                    log.warning("database connection lost; retrying once on a fresh connection")
+        raise AssertionError("unreachable")
+
+    async def read_json(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """Run an introspection query that builds its whole answer as one JSON value."""
+        rowset = await self.read(sql, params)
+        raw = rowset.rows[0][0] if rowset.rows else None
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+    async def column_types(self, columns: list[psycopg.Column]) -> list[str]:
+        """Type names for result columns: built-ins from psycopg, others looked up once and cached."""
+        missing = [c.type_code for c in columns if c.type_code not in self.type_names and _builtin(c) is None]
+        if missing:
+            found = await self.read_json(TYPE_NAMES_SQL, [missing])
+            self.type_names.update({int(oid): name for oid, name in (found or {}).items()})
+        return [_builtin(c) or self.type_names.get(c.type_code, str(c.type_code)) for c in columns]
+
+
+def _builtin(column: psycopg.Column) -> str | None:
+    display = column.type_display
+    return None if display.isdigit() else display
+
+
+# SQLSTATEs whose Postgres message alone does not tell the agent what to do next.
+ERROR_ADVICE = {
+    "57014": "the statement ran past statement_timeout ({timeout} ms, POSTGRES_STATEMENT_TIMEOUT_MS) and was "
+    "cancelled: narrow it with WHERE/LIMIT, aggregate, or check its plan with EXPLAIN",
+    "55P03": "waited past lock_timeout ({lock} ms, POSTGRES_LOCK_TIMEOUT_MS): another session holds a conflicting "
+    "lock (for example a running ALTER TABLE); retry later",
+    "25006": "this server is read-only: only reads can run",
+    "42501": "the database role this server uses lacks the privilege; ask the operator to GRANT it",
+    "25P03": "the transaction stayed idle too long and was ended; retry",
+}
+
+
+def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0, config: Config | None = None) -> str:
+    """SQLSTATE, Postgres's message, detail, hint, and a caret under the offending spot of the agent's SQL."""
+    diag = exc.diag
+    state = exc.sqlstate or ""
+    message = diag.message_primary or str(exc).strip().splitlines()[0]
+    cls = type(exc).__name__
+    lines = [f"ERROR {state} ({cls}): {message}" if state else f"ERROR ({cls}): {message}"]
+    position = int(diag.statement_position) + shift if diag.statement_position and sql is not None else None
+    caret = _caret(sql, position) if sql is not None and position and position > 0 else ""
+    if caret:
+        lines.append(caret.lstrip("\n"))
+    if diag.message_detail:
+        lines.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        lines.append(f"HINT: {diag.message_hint}")
+    advice = ERROR_ADVICE.get(state)
+    if advice and config is not None:
+        lines.append("NOTE: " + advice.format(timeout=config.statement_timeout_ms, lock=config.lock_timeout_ms))
+    return "\n".join(lines)
+
+
+async def open_pool(config: Config) -> AsyncConnectionPool | None:
+    if config.conn is None:
+        return None
+    pool = AsyncConnectionPool(
+        config.conn,
+        min_size=config.pool_min,
+        max_size=config.pool_max,
+        timeout=config.pool_timeout_s,
+        open=False,
+        name="postgres-mcp",
+        configure=configure_connection,
+        reconnect_timeout=0,  # never give up reconnecting: the server recovers when the database returns
+        kwargs={
+            "autocommit": True,  # transactions are explicit: BEGIN READ ONLY ... ROLLBACK in one pipeline
+            "prepare_threshold": None,  # no named prepared statements: nothing to leak, PgBouncer-safe
+            "cursor_factory": psycopg.AsyncRawCursor,  # $1 placeholders; a '%' in agent SQL stays literal
+            "context": ADAPTERS,
+            "fallback_application_name": "postgres-mcp",
+            "connect_timeout": 5,
+        },
+    )
+    await pool.open(wait=False)
+    return pool
+
+
+# =====================================================================================================
+# 4. Introspection queries: one catalog query per tool, each building its JSON answer inside Postgres
+# =====================================================================================================
+# Parameter $1 is always the configured schema list (text[] or NULL for "every non-system schema").
+
+
+def exposed(ns: str) -> str:
+    """SQL condition: namespace alias `ns` is one the tools show."""
+    return (
+        f"has_schema_privilege({ns}.oid, 'USAGE') AND CASE WHEN $1::text[] IS NULL THEN"
+        f" {ns}.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        f" AND {ns}.nspname !~ '^pg_(toast_)?temp_' ELSE {ns}.nspname = ANY($1::text[]) END"
+    )
+
+
+RELATION_KINDS = "('r', 'p', 'v', 'm', 'f')"
+KIND_NAME = (
+    "CASE {c}.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'"
+    " WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' END"
+)
+# Estimated rows (NULL when never analyzed) and size; a partitioned table sums its partitions.
+EST_ROWS = (
+    "CASE WHEN {c}.relkind = 'p' THEN (SELECT sum(greatest(pc.reltuples, 0))::bigint"
+    " FROM pg_partition_tree({c}.oid) pt JOIN pg_class pc ON pc.oid = pt.relid WHERE pt.isleaf)"
+    " WHEN {c}.relkind IN ('r', 'm', 'f') AND {c}.reltuples >= 0 THEN {c}.reltuples::bigint END"
+)
+SIZE = (
+    "CASE WHEN {c}.relkind = 'p' THEN pg_size_pretty((SELECT sum(pg_total_relation_size(pt.relid))"
+    " FROM pg_partition_tree({c}.oid) pt)) WHEN {c}.relkind IN ('r', 'm') THEN"
+    " pg_size_pretty(pg_total_relation_size({c}.oid)) END"
+)
+FK_ACTION = (
+    "CASE {a} WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade'"
+    " WHEN 'n' THEN 'set null' WHEN 'd' THEN 'set default' END"
+)
+
+
+def key_columns(keys: str, rel: str) -> str:
+    """JSON array of column names for an attnum array, in key order (composite keys stay aligned)."""
+    return (
+        f"(SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest({keys}) WITH ORDINALITY k(attnum, ord)"
+        f" JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.attnum)"
+    )
+
+
+def foreign_keys(direction: Literal["out", "in"], target: str) -> str:
+    """Foreign keys leaving (out) or pointing at (in) relation `target`, as a JSON array."""
+    mine, other = ("conrelid", "confrelid") if direction == "out" else ("confrelid", "conrelid")
+    far = "references" if direction == "out" else "table"
+    visible = "" if direction == "out" else f" AND {exposed('fn')}"
+    return f"""(SELECT json_agg(json_build_object(
+        'name', co.conname,
+        '{far}', format('%I.%I', fn.nspname, fc.relname),
+        'columns', {key_columns("co.conkey", "co.conrelid")},
+        'referenced_columns', {key_columns("co.confkey", "co.confrelid")},
+        'on_update', {FK_ACTION.format(a="co.confupdtype")},
+        'on_delete', {FK_ACTION.format(a="co.confdeltype")}) ORDER BY fn.nspname, fc.relname, co.conname)
+      FROM pg_constraint co JOIN pg_class fc ON fc.oid = co.{other}
+      JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+      WHERE co.contype = 'f' AND co.{mine} = {target} AND co.conparentid = 0{visible})"""
+
+
+# Resolve a table name: $2 schema or NULL, $3 name, $4 name was quoted, $5 schema was quoted.
+# Exact spelling first, then case-insensitive (unquoted only), then search_path order.
+RESOLVE_TABLE = f"""target AS (
+    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {exposed("n")} AND c.relkind IN {RELATION_KINDS}
+      AND (c.relname = $3 OR (NOT $4 AND lower(c.relname) = lower($3)))
+      AND ($2::text IS NULL OR n.nspname = $2 OR (NOT $5 AND lower(n.nspname) = lower($2)))
+    ORDER BY c.relname = $3 DESC, n.nspname = $2 DESC,
+      array_position(current_schemas(false), n.nspname::text) NULLS LAST, n.nspname
+    LIMIT 1)"""
+ALSO_IN = f"""(SELECT json_agg(format('%I.%I', n2.nspname, c2.relname) ORDER BY n2.nspname)
+    FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+    WHERE $2::text IS NULL AND c2.relname = c.relname AND c2.oid <> c.oid
+      AND c2.relkind IN {RELATION_KINDS} AND {exposed("n2")})"""
+
+LIST_SCHEMAS_SQL = f"""
+SELECT coalesce(json_agg(json_build_object(
+    'name', n.nspname,
+    'owner', pg_get_userbyid(n.nspowner),
+    'tables', (SELECT count(*) FROM pg_class c
+               WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition),
+    'views', (SELECT count(*) FROM pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('v', 'm')),
+    'comment', obj_description(n.oid, 'pg_namespace')) ORDER BY n.nspname), '[]')
+FROM pg_namespace n WHERE {exposed("n")}"""
+
+# $2 schema, $3 ILIKE pattern or NULL, $4 page size.
+LIST_TABLES_SQL = f"""
+WITH s AS (
+    SELECT n.oid, n.nspname FROM pg_namespace n
+    WHERE {exposed("n")} AND (n.nspname = $2 OR lower(n.nspname) = lower($2))
+    ORDER BY n.nspname = $2 DESC LIMIT 1),
+matching AS (
+    SELECT c.* FROM pg_class c JOIN s ON c.relnamespace = s.oid
+    WHERE c.relkind IN {RELATION_KINDS} AND NOT c.relispartition
+      AND ($3::text IS NULL OR c.relname ILIKE $3)),
+page AS (SELECT * FROM matching ORDER BY relname LIMIT $4)
+SELECT json_build_object(
+    'schema', s.nspname,
+    'total', (SELECT count(*) FROM matching),
+    'tables', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
+        'name', p.relname,
+        'kind', {KIND_NAME.format(c="p")},
+        'est_rows', {EST_ROWS.format(c="p")},
+        'size', {SIZE.format(c="p")},
+        'comment', obj_description(p.oid, 'pg_class'))) ORDER BY p.relname) FROM page p), '[]'))
+FROM s"""
+
+DESCRIBE_TABLE_SQL = f"""
+WITH {RESOLVE_TABLE}
+SELECT json_strip_nulls(json_build_object(
+    'schema', n.nspname,
+    'name', c.relname,
+    'kind', {KIND_NAME.format(c="c")},
+    'comment', obj_description(c.oid, 'pg_class'),
+    'est_rows', {EST_ROWS.format(c="c")},
+    'size', {SIZE.format(c="c")},
+    'columns', (SELECT json_agg(json_build_object(
+        'name', a.attname,
+        'type', format_type(a.atttypid, a.atttypmod),
+        'not_null', CASE WHEN a.attnotnull THEN true END,
+        'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+        'generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+        'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+        'enum_values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
+                        WHERE e.enumtypid IN (a.atttypid, ty.typelem, ty.typbasetype)),
+        'comment', col_description(c.oid, a.attnum)) ORDER BY a.attnum)
+      FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    'primary_key', (SELECT json_build_object('name', co.conname, 'columns', {key_columns("co.conkey", "c.oid")})
+      FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'p'),
+    'unique', (SELECT json_agg(json_build_object('name', co.conname,
+        'columns', {key_columns("co.conkey", "c.oid")}) ORDER BY co.conname)
+      FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'u'),
+    'checks', (SELECT json_agg(json_build_object('name', co.conname,
+        'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
+      FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'c'),
+    'exclusions', (SELECT json_agg(json_build_object('name', co.conname,
+        'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
+      FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'x'),
+    'indexes', (SELECT json_agg(json_build_object(
+        'name', ic.relname,
+        'definition', substring(pg_get_indexdef(i.indexrelid) FROM ' USING (.*)$'),
+        'unique', CASE WHEN i.indisunique THEN true END,
+        'primary', CASE WHEN i.indisprimary THEN true END,
+        'partial', CASE WHEN i.indpred IS NOT NULL THEN true END) ORDER BY ic.relname)
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid),
+    'foreign_keys', {foreign_keys("out", "c.oid")},
+    'referenced_by', {foreign_keys("in", "c.oid")},
+    'view_definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
+    'partition_key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+    'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT json_agg(json_build_object(
+        'name', format('%I.%I', pn.nspname, pc.relname), 'bound', pg_get_expr(pc.relpartbound, pc.oid))
+        ORDER BY pc.relname) FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhrelid
+        JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhparent = c.oid) END,
+    'partition_of', CASE WHEN c.relispartition THEN (SELECT json_build_object(
+        'parent', format('%I.%I', pn.nspname, pc.relname), 'bound', pg_get_expr(c.relpartbound, c.oid))
+        FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent
+        JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhrelid = c.oid) END,
+    'row_level_security', CASE WHEN c.relrowsecurity THEN true END,
+    'also_in', {ALSO_IN}))
+FROM target JOIN pg_class c ON c.oid = target.oid JOIN pg_namespace n ON n.oid = c.relnamespace"""
+
+RELATIONSHIPS_SQL = f"""
+WITH {RESOLVE_TABLE}
+SELECT json_build_object(
+    'table', format('%I.%I', n.nspname, c.relname),
+    'outgoing', coalesce({foreign_keys("out", "c.oid")}, '[]'),
+    'incoming', coalesce({foreign_keys("in", "c.oid")}, '[]'),
+    'also_in', {ALSO_IN})
+FROM target JOIN pg_class c ON c.oid = target.oid JOIN pg_namespace n ON n.oid = c.relnamespace"""
+
+# $2 schema or NULL.
+LIST_ENUMS_SQL = f"""
+WITH s AS (
+    SELECT n.oid, n.nspname FROM pg_namespace n
+    WHERE {exposed("n")} AND ($2::text IS NULL OR n.nspname = $2 OR lower(n.nspname) = lower($2)))
+SELECT json_build_object(
+    'schema_found', EXISTS (SELECT FROM s),
+    'enums', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
+        'schema', s.nspname,
+        'name', t.typname,
+        'values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
+        'used_by', (SELECT json_agg(format('%I.%I.%I', un.nspname, uc.relname, a.attname)
+                    ORDER BY un.nspname, uc.relname, a.attnum)
+                    FROM pg_attribute a JOIN pg_class uc ON uc.oid = a.attrelid
+                    JOIN pg_namespace un ON un.oid = uc.relnamespace
+                    WHERE a.atttypid IN (t.oid, t.typarray) AND NOT a.attisdropped
+                      AND uc.relkind IN {RELATION_KINDS} AND NOT uc.relispartition),
+        'comment', obj_description(t.oid, 'pg_type'))) ORDER BY s.nspname, t.typname)
+      FROM pg_type t JOIN s ON s.oid = t.typnamespace WHERE t.typtype = 'e'), '[]'))"""
+
+# Names for "did you mean": only read after a lookup missed.
+RELATION_NAMES_SQL = f"""
+SELECT coalesce(json_agg(format('%I.%I', n.nspname, c.relname)), '[]')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {exposed("n")} AND c.relkind IN {RELATION_KINDS} AND NOT c.relispartition"""
+SCHEMA_NAMES_SQL = f"SELECT coalesce(json_agg(n.nspname), '[]') FROM pg_namespace n WHERE {exposed('n')}"
+
+TYPE_NAMES_SQL = "SELECT json_object_agg(oid, format_type(oid, NULL)) FROM pg_type WHERE oid = ANY($1::oid[])"
+
+# The role's read-only posture, for start-up, /ready and --check.
+POSTURE_SQL = """
+SELECT json_build_object(
+    'server_version', current_setting('server_version'),
+    'database', current_database(),
+    'user', current_user,
+    'superuser', r.rolsuper,
+    'replication', r.rolreplication,
+    'bypass_rls', r.rolbypassrls,
+    'create_role', r.rolcreaterole,
+    'create_db', r.rolcreatedb,
+    'powerful_roles', (SELECT coalesce(json_agg(b.rolname ORDER BY b.rolname), '[]') FROM pg_roles b
+        WHERE b.rolname IN ('pg_write_all_data', 'pg_write_server_files', 'pg_read_server_files',
+                            'pg_execute_server_program', 'pg_signal_backend', 'pg_checkpoint', 'pg_maintain')
+          AND pg_has_role(current_user, b.oid, 'MEMBER')),
+    'writable_tables', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname !~ '^pg_' AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),
+    'create_in_schemas', (SELECT coalesce(json_agg(n.nspname ORDER BY n.nspname), '[]') FROM pg_namespace n
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+          AND has_schema_privilege(n.oid, 'CREATE')),
+    'create_in_database', has_database_privilege(current_database(), 'CREATE'))
+FROM pg_roles r WHERE r.rolname = current_user"""
+
+
+def posture_warnings(posture: dict[str, Any]) -> list[str]:
+    """Why the configured role could write if every other layer failed (empty: a read-only role)."""
+    checks = [
+        (posture.get("superuser"), "role is a superuser"),
+        (posture.get("replication"), "role has REPLICATION"),
+        (posture.get("bypass_rls"), "role bypasses row-level security"),
+        (posture.get("create_role"), "role can create roles"),
+        (posture.get("create_db"), "role can create databases"),
+        (posture.get("powerful_roles"), f"role is a member of {', '.join(posture.get('powerful_roles') or [])}"),
+        (posture.get("writable_tables"), f"role may write to {posture.get('writable_tables')} tables"),
+        (
+            posture.get("create_in_schemas"),
+            f"role may create objects in {', '.join(posture.get('create_in_schemas') or [])}",
+        ),
+        (posture.get("create_in_database"), "role may create schemas in the database"),
+    ]
+    return [message for flagged, message in checks if flagged]
+
+
+# =====================================================================================================
+# 5. Tools: result models (outputSchema), compact text renderings, and the one helper all tools share
+# =====================================================================================================
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    type: str = Field(description="Postgres type, e.g. int4, numeric(10,2), timestamptz, shop.order_status")
+
+
+class QueryResult(BaseModel):
+    columns: list[ColumnInfo]
+    rows: list[list[Any]] = Field(
+        description="Rows as arrays in column order. numeric, money, dates, uuid, inet, ranges and other types "
+        "are exact strings as Postgres prints them (timestamps ISO 8601, intervals ISO 8601 durations); "
+        "bytea is a '\\\\x' hex string; json/jsonb and arrays are JSON; float NaN/Infinity are strings; "
+        "values longer than the cell limit end with '…[+N chars]'."
+    )
+    row_count: int = Field(description="rows returned here")
+    truncated: bool = Field(description="true when more rows existed or the response size cap cut the result")
+    elapsed_ms: float
+    note: str | None = Field(default=None, description="when truncated: how to narrow the query")
+
+
+class SchemaInfo(BaseModel):
+    name: str
+    owner: str
+    tables: int = Field(description="tables, partitioned and foreign tables (partitions not counted)")
+    views: int = Field(description="views and materialized views")
+    comment: str | None = None
+
+
+class SchemasResult(BaseModel):
+    schemas: list[SchemaInfo]
+
+
+class TableInfo(BaseModel):
+    name: str
+    kind: str = Field(description="table, partitioned table, view, materialized view or foreign table")
+    est_rows: int | None = Field(default=None, description="planner estimate; absent if never analyzed")
+    size: str | None = Field(default=None, description="total size on disk with indexes and TOAST")
+    comment: str | None = None
+
+
+class TablesResult(BaseModel):
+    schema_name: str = Field(alias="schema")
+    total: int = Field(description="relations matching the pattern (partitions are listed by describe_table)")
+    tables: list[TableInfo]
+    truncated: bool
+
+
+class ForeignKey(BaseModel):
+    name: str
+    references: str | None = Field(default=None, description="outgoing: the referenced schema.table")
+    table: str | None = Field(default=None, description="incoming: the referencing schema.table")
+    columns: list[str] = Field(description="referencing columns, in key order")
+    referenced_columns: list[str] = Field(description="referenced columns, aligned with `columns`")
+    on_update: str
+    on_delete: str
+
+
+class TableColumn(BaseModel):
+    name: str
+    type: str
+    not_null: bool | None = None
+    default: str | None = None
+    generated: str | None = Field(default=None, description="expression of a generated column")
+    identity: str | None = Field(default=None, description="'always' or 'by default' for identity columns")
+    enum_values: list[str] | None = Field(default=None, description="values of an enum (or enum array) type")
+    comment: str | None = None
+
+
+class NamedColumns(BaseModel):
+    name: str
+    columns: list[str]
+
+
+class NamedDefinition(BaseModel):
+    name: str
+    definition: str
+
+
+class IndexInfo(BaseModel):
+    name: str
+    definition: str = Field(description="access method, columns or expressions, and any WHERE predicate")
+    unique: bool | None = None
+    primary: bool | None = None
+    partial: bool | None = None
+
+
+class TableDescription(BaseModel):
+    schema_name: str = Field(alias="schema")
+    name: str
+    kind: str
+    comment: str | None = None
+    est_rows: int | None = None
+    size: str | None = None
+    columns: list[TableColumn]
+    primary_key: NamedColumns | None = None
+    unique: list[NamedColumns] | None = None
+    checks: list[NamedDefinition] | None = None
+    exclusions: list[NamedDefinition] | None = None
+    indexes: list[IndexInfo] | None = None
+    foreign_keys: list[ForeignKey] | None = None
+    referenced_by: list[ForeignKey] | None = None
+    view_definition: str | None = None
+    partition_key: str | None = None
+    partitions: list[dict[str, Any]] | None = None
+    partition_of: dict[str, Any] | None = None
+    row_level_security: bool | None = None
+    also_in: list[str] | None = Field(default=None, description="other schemas with a relation of this name")
+
+
+class RelationshipsResult(BaseModel):
+    table: str
+    outgoing: list[ForeignKey]
+    incoming: list[ForeignKey]
+    also_in: list[str] | None = None
+
+
+class EnumInfo(BaseModel):
+    schema_name: str = Field(alias="schema")
+    name: str
+    values: list[str] = Field(description="labels in sort order")
+    used_by: list[str] | None = Field(default=None, description="schema.table.column using the type")
+    comment: str | None = None
+
+
+class EnumsResult(BaseModel):
+    enums: list[EnumInfo]
+
+
+@dataclass
+class Answer:
+    """A tool's result: structured content, its compact text rendering, and what the call log records."""
+
+    structured: dict[str, Any]
+    text: str
+    rows: int = 0
+    truncated: bool = False
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_table(records: list[dict[str, Any]], keys: Sequence[str]) -> str:
+    """One header line of keys, then one JSON array per record: tabular and token-lean."""
+    return "\n".join([dumps(list(keys)), *(dumps([record.get(key) for key in keys]) for record in records)])
+
+
+def parse_identifier(text: str) -> list[tuple[str, bool]]:
+    """Split 'schema.table', '"Mixed Case"', 'sales."Order"' into (name, was_quoted) parts."""
+    parts: list[tuple[str, bool]] = []
+    i, text = 0, text.strip()
+    while i < len(text):
+        if text[i] == '"':
+            end, name = i + 1, []
+            while end < len(text):
+                if text[end] == '"':
+                    if text[end + 1 : end + 2] == '"':
+                        name.append('"')
+                        end += 2
+                        continue
+                    break
+                name.append(text[end])
+                end += 1
+            else:
+                raise ToolFailure(f"unbalanced double quote in name {text!r}")
+            parts.append(("".join(name), True))
+            i = end + 1
+        else:
+            end = text.find(".", i)
+            end = len(text) if end < 0 else end
+            parts.append((text[i:end].strip(), False))
+            i = end
+        if i < len(text):
+            if text[i] != ".":
+                raise ToolFailure(f"cannot read name {text!r}: expected '.' between parts")
+            i += 1
+    if not parts or any(not name for name, _ in parts):
+        raise ToolFailure(f'empty name {text!r}: give a table such as orders, public.orders or "Order Items"')
+    return parts[-2:]
+
+
+def suggest(name: str, candidates: list[str]) -> str:
+    """' Did you mean: a, b?' for the closest names, compared with and without their schema, ignoring case."""
+
+    def score(candidate: str) -> float:
+        bare = candidate.rsplit(".", 1)[-1].strip('"')
+        return max(difflib.SequenceMatcher(None, name.lower(), text.lower()).ratio() for text in (candidate, bare))
+
+    ranked = sorted(((score(c), c) for c in candidates), key=lambda pair: -pair[0])
+    picked = [candidate for value, candidate in ranked[:5] if value >= 0.6]
+    return f" Did you mean: {', '.join(picked)}?" if picked else ""
+
+
+async def resolve_params(app: App, table: str, schema: str | None) -> list[Any]:
+    """Parameters $1..$5 of RESOLVE_TABLE for a name as an agent wrote it."""
+    parts = parse_identifier(table)
+    if len(parts) == 2:
+        (schema, schema_quoted), (name, name_quoted) = parts
+    else:
+        (name, name_quoted), schema_quoted = parts[0], False
+        if schema:
+            ((schema, schema_quoted),) = parse_identifier(schema)[-1:]
+    return [app.schemas_param, schema or None, name, name_quoted, schema_quoted]
+
+
+async def table_not_found(app: App, params: list[Any]) -> ToolFailure:
+    schema, name = params[1], params[2]
+    names = await app.read_json(RELATION_NAMES_SQL, params[:1])
+    where = f" in schema {schema}" if schema else ""
+    return ToolFailure(
+        f"table {name!r} not found{where}.{suggest(name, names or [])} Use list_tables to see what exists.",
+        kind="not_found",
+    )
+
+
+async def schema_not_found(app: App, schema: str) -> ToolFailure:
+    names = await app.read_json(SCHEMA_NAMES_SQL, [app.schemas_param])
+    return ToolFailure(
+        f"schema {schema!r} not found or not exposed.{suggest(schema, names or [])} "
+        "Use list_schemas to see what exists.",
+        kind="not_found",
+    )
+
+
+async def answer_list_schemas(app: App) -> Answer:
+    schemas = await app.read_json(LIST_SCHEMAS_SQL, [app.schemas_param])
+    text = render_table(schemas, ("name", "owner", "tables", "views", "comment"))
+    return Answer({"schemas": schemas}, text, rows=len(schemas))
+
+
+def like_pattern(pattern: str | None) -> str | None:
+    """Glob (* ?) or SQL (% _) pattern; plain text matches anywhere in the name."""
+    if not pattern or not pattern.strip():
+        return None
+    pattern = pattern.strip().replace("*", "%").replace("?", "_")
+    return pattern if any(ch in pattern for ch in "%_") else f"%{pattern}%"
+
+
+async def answer_list_tables(app: App, schema: str, pattern: str | None) -> Answer:
+    ((name, _),) = parse_identifier(schema)[-1:]
+    cap = app.config.max_rows
+    params = [app.schemas_param, name, like_pattern(pattern), cap]
+    found = await app.read_json(LIST_TABLES_SQL, params)
+    if found is None:
+        raise await schema_not_found(app, name)
+    tables, total = found["tables"], found["total"]
+    truncated = total > len(tables)
+    found["truncated"] = truncated
+    head = f"{found['schema']}: {total} relations" + (f" matching {pattern!r}" if pattern else "")
+    if truncated:
+        head += f"; showing the first {len(tables)}: pass a pattern to narrow"
+    text = head + "\n" + render_table(tables, ("name", "kind", "est_rows", "size", "comment"))
+    return Answer(found, text, rows=len(tables), truncated=truncated)
+
+
+def fk_line(fk: dict[str, Any], incoming: bool) -> str:
+    cols, refs = ", ".join(fk["columns"]), ", ".join(fk["referenced_columns"])
+    actions = "".join(
+        f" on {verb} {fk[key]}"
+        for verb, key in (("update", "on_update"), ("delete", "on_delete"))
+        if fk[key] != "no action"
+    )
+    if incoming:
+        return f"  {fk['table']}({cols}) → ({refs}) [{fk['name']}]{actions}"
+    return f"  ({cols}) → {fk['references']}({refs}) [{fk['name']}]{actions}"
+
+
+def render_description(d: dict[str, Any]) -> str:
+    facts = [d["kind"]]
+    if d.get("est_rows") is not None:
+        facts.append(f"~{d['est_rows']} rows")
+    if d.get("size"):
+        facts.append(d["size"])
+    lines = [f"{d['schema']}.{d['name']} ({', '.join(facts)})" + (f" -- {d['comment']}" if d.get("comment") else "")]
+    lines.append("columns:")
+    for col in d["columns"]:
+        line = f"  {col['name']} {col['type']}"
+        line += " not null" if col.get("not_null") else ""
+        line += f" default {col['default']}" if col.get("default") else ""
+        line += f" generated as {col['generated']}" if col.get("generated") else ""
+        line += f" identity {col['identity']}" if col.get("identity") else ""
+        line += f" enum({'|'.join(col['enum_values'])})" if col.get("enum_values") else ""
+        line += f" -- {col['comment']}" if col.get("comment") else ""
+        lines.append(line)
+    if d.get("primary_key"):
+        lines.append(f"primary key ({', '.join(d['primary_key']['columns'])})")
+    lines += [f"unique ({', '.join(u['columns'])}) [{u['name']}]" for u in d.get("unique") or []]
+    lines += [f"{c['definition']} [{c['name']}]" for c in (d.get("checks") or []) + (d.get("exclusions") or [])]
+    if d.get("indexes"):
+        lines.append("indexes:")
+        lines += [f"  {i['name']}: {'unique ' if i.get('unique') else ''}{i['definition']}" for i in d["indexes"]]
+    if d.get("foreign_keys"):
+        lines.append("foreign keys:")
+        lines += [fk_line(fk, incoming=False) for fk in d["foreign_keys"]]
+    if d.get("referenced_by"):
+        lines.append("referenced by:")
+        lines += [fk_line(fk, incoming=True) for fk in d["referenced_by"]]
+    if d.get("partition_key"):
+        lines.append(f"partitioned by {d['partition_key']}")
+        lines += [f"  {p['name']} {p['bound']}" for p in d.get("partitions") or []]
+    if d.get("partition_of"):
+        lines.append(f"partition of {d['partition_of']['parent']} {d['partition_of']['bound']}")
+    if d.get("row_level_security"):
+        lines.append("row-level security enabled")
+    if d.get("view_definition"):
+        lines.append("definition:\n  " + d["view_definition"].strip().replace("\n", "\n  "))
+    if d.get("also_in"):
+        lines.append(f"also named so: {', '.join(d['also_in'])} (pass schema to pick one)")
+    return "\n".join(lines)
+
+
+async def answer_describe_table(app: App, table: str, schema: str | None) -> Answer:
+    params = await resolve_params(app, table, schema)
+    described = await app.read_json(DESCRIBE_TABLE_SQL, params)
+    if described is None:
+        raise await table_not_found(app, params)
+    return Answer(described, render_description(described), rows=len(described["columns"]))
+
+
+async def answer_get_relationships(app: App, table: str, schema: str | None) -> Answer:
+    params = await resolve_params(app, table, schema)
+    found = await app.read_json(RELATIONSHIPS_SQL, params)
+    if found is None:
+        raise await table_not_found(app, params)
+    lines = [f"{found['table']}", f"outgoing ({len(found['outgoing'])}):"]
+    lines += [fk_line(fk, incoming=False) for fk in found["outgoing"]]
+    lines.append(f"incoming ({len(found['incoming'])}):")
+    lines += [fk_line(fk, incoming=True) for fk in found["incoming"]]
+    if found.get("also_in"):
+        lines.append(f"also named so: {', '.join(found['also_in'])} (pass schema to pick one)")
+    else:
+        found.pop("also_in", None)
+    return Answer(found, "\n".join(lines), rows=len(found["outgoing"]) + len(found["incoming"]))
+
+
+async def answer_list_enums(app: App, schema: str | None) -> Answer:
+    name = parse_identifier(schema)[-1][0] if schema else None
+    found = await app.read_json(LIST_ENUMS_SQL, [app.schemas_param, name])
+    if name and not found["schema_found"]:
+        raise await schema_not_found(app, name)
+    enums = found["enums"]
+    lines = [
+        f"{e['schema']}.{e['name']}: {'|'.join(e['values'])}"
+        + (f"  (used by {', '.join(e['used_by'])})" if e.get("used_by") else "")
+        + (f" -- {e['comment']}" if e.get("comment") else "")
+        for e in enums
+    ]
+    return Answer({"enums": enums}, "\n".join(lines) or "no enum types", rows=len(enums))
+
+
+def bind_value(value: Any) -> str | None:
+    """Parameters travel as text of unknown type, so Postgres infers each one from where $n stands."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    return dumps(value)
+
+
+async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_rows: int | None) -> Answer:
+    started = time.perf_counter()
+    config = app.config
+    if max_rows is not None and not 1 <= max_rows <= config.max_rows:
+        raise ToolFailure(f"max_rows must be between 1 and {config.max_rows} (POSTGRES_MAX_ROWS)")
+    limit = max_rows or config.max_rows
+    try:
+        statement = gate(sql)
+    except GateRefusal as refusal:
+        raise ToolFailure(str(refusal), kind="refused") from None
+    cursor = statement.kind == "select"
+    shift = statement.offset - (len(CURSOR_PREFIX) if cursor else 0)
+    bound = [bind_value(v) for v in params] if params else None
+    try:
+        rowset = await app.read(statement.sql, bound, cursor=cursor, fetch=limit)
+        types = await app.column_types(rowset.columns)
+    except psycopg.Error as exc:
+        raise ToolFailure(pg_error_message(exc, sql, shift, config), kind=exc.sqlstate or "database") from None
+    columns = [{"name": c.name, "type": t} for c, t in zip(rowset.columns, types, strict=True)]
+    header = " | ".join(f"{c['name']} ({c['type']})" for c in columns)
+    converters = [
+        (i, f) for i, c in enumerate(rowset.columns) if (f := cell_converter(c.type_code, config.max_cell_chars))
+    ]
+    budget = config.max_response_bytes - len(header) - 400  # room for the footer note
+    rows: list[list[Any]] = []
+    lines = [header]
+    cut_by_size = False
+    for raw in rowset.rows:
+        row = list(raw)
+        for index, convert in converters:
+            row[index] = convert(row[index])
+        line = dumps(row)
+        budget -= len(line) + 1 if line.isascii() else len(line.encode()) + 1
+        if budget < 0:
+            cut_by_size = True
+            break
+        rows.append(row)
+        lines.append(line)
+    truncated = rowset.more or cut_by_size
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    note = None
+    if cut_by_size:
+        note = (
+            f"response cut at {config.max_response_bytes} bytes (MCP_MAX_RESPONSE_BYTES) after {len(rows)} rows: "
+            "select fewer or narrower columns, or fewer rows"
+        )
+    elif rowset.more:
+        note = (
+            f"more rows exist: cut at max_rows={limit}. Narrow with WHERE, aggregate with GROUP BY/count(*), "
+            f"or page with ORDER BY ... LIMIT/OFFSET"
+            + (f"; max_rows can go up to {config.max_rows}" if limit < config.max_rows else "")
+        )
+    footer = f"-- {len(rows)} row{'s' if len(rows) != 1 else ''} in {elapsed} ms" + (
+        f"; TRUNCATED: {note}" if note else ""
+    )
+    lines.append(footer)
+    structured = {
+        "columns": columns,
+        "rows": rows,
+        "row_count": len(rows),
+        "truncated": truncated,
+        "elapsed_ms": elapsed,
+        "note": note,
+    }
+    return Answer(structured, "\n".join(lines), rows=len(rows), truncated=truncated)
+
+
+async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Awaitable[Answer]]) -> CallToolResult:
+    """Run a tool body; every failure becomes an actionable tool error; one log line per call."""
+    started = time.perf_counter()
+    error_class = "-"
+    answer: Answer | None = None
+    try:
+        answer = await produce(ctx.request_context.lifespan_context)
+        result = CallToolResult(
+            content=[TextContent(type="text", text=answer.text)], structured_content=answer.structured
+        )
+    except ToolFailure as failure:
+        error_class = failure.kind
+        result = error_result(str(failure))
+    except psycopg.Error as exc:  # introspection queries: no agent SQL to point a caret at
+        error_class = exc.sqlstate or "database"
+        result = error_result(pg_error_message(exc, config=ctx.request_context.lifespan_context.config))
+    except Exception as exc:  # a bug of ours: log it fully, tell the agent plainly
+        error_class = type(exc).__name__
+        log.exception("tool %s failed unexpectedly", tool)
+        result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
+    log.info(
+        "tool=%s ms=%.1f rows=%d truncated=%s error=%s",
+        tool,
+        (time.perf_counter() - started) * 1000,
+        answer.rows if answer else 0,
+        str(answer.truncated).lower() if answer else "false",
+        error_class,
+    )
+    return result
+
+
+def error_result(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+SERVER_INSTRUCTIONS = """Read-only access to a PostgreSQL database. Nothing sent here can change it.
+Explore first: list_schemas -> list_tables(schema) -> describe_table(table) (columns, keys, indexes,
+foreign keys both ways) or get_relationships(table) for join paths; list_enums for enum values.
+Then execute_sql runs one SELECT / VALUES / TABLE / EXPLAIN / SHOW statement with optional $1, $2
+parameters. Results are capped in rows and bytes; a truncated result says how to narrow the query."""
+
+SchemaArg = Annotated[str, Field(description="schema name, e.g. public")]
+TableArg = Annotated[str, Field(description='table or view: orders, public.orders, "Order Items"')]
+OptionalSchemaArg = Annotated[
+    str | None, Field(description="schema, when the table name is not qualified (default: search_path, then any)")
+]
+
+
+async def list_schemas(ctx: Context[App, Any]) -> Annotated[CallToolResult, SchemasResult]:
+    """List the database schemas this server exposes, with owner, comment and how many tables and views each
+    holds. Start here to see how the database is organised; then call list_tables on a schema."""
+    return await respond(ctx, "list_schemas", answer_list_schemas)
+
+
+async def list_tables(
+    ctx: Context[App, Any],
+    schema: SchemaArg,
+    pattern: Annotated[str | None, Field(description="filter names: 'order' (contains), 'order*', 'ord_%'")] = None,
+) -> Annotated[CallToolResult, TablesResult]:
+    """List tables, views, materialized views and foreign tables in one schema, with kind, estimated row count,
+    size and comment. Partitions are folded into their parent (see describe_table). Large schemas are capped
+    (POSTGRES_MAX_ROWS) and say so with `truncated`; pass a pattern to narrow."""
+    return await respond(ctx, "list_tables", lambda app: answer_list_tables(app, schema, pattern))
+
+
+async def describe_table(
+    ctx: Context[App, Any], table: TableArg, schema: OptionalSchemaArg = None
+) -> Annotated[CallToolResult, TableDescription]:
+    """Everything needed to query one table or view correctly: columns (type, nullability, default,
+    identity/generated, enum values, comment), primary key, unique/check/exclusion constraints, indexes,
+    foreign keys out (columns -> schema.table(columns)) and in, view definition, partitioning, estimated rows.
+    Names may be plain, quoted, mixed-case or schema-qualified; unknown names answer with the closest matches."""
+    return await respond(ctx, "describe_table", lambda app: answer_describe_table(app, table, schema))
+
+
+async def get_relationships(
+    ctx: Context[App, Any], table: TableArg, schema: OptionalSchemaArg = None
+) -> Annotated[CallToolResult, RelationshipsResult]:
+    """Foreign keys of one table in both directions: the tables it references (outgoing) and the tables that
+    reference it (incoming), with column mappings in key order (composite and self-referencing keys included),
+    constraint names and ON UPDATE / ON DELETE actions. Use it to find join paths."""
+    return await respond(ctx, "get_relationships", lambda app: answer_get_relationships(app, table, schema))
+
+
+async def list_enums(
+    ctx: Context[App, Any],
+    schema: Annotated[str | None, Field(description="only this schema (default: every exposed schema)")] = None,
+) -> Annotated[CallToolResult, EnumsResult]:
+    """List enum types with their values in sort order (the order ORDER BY uses) and the columns that use them.
+    Use it to write correct WHERE clauses on enum columns."""
+    return await respond(ctx, "list_enums", lambda app: answer_list_enums(app, schema))
+
+
+async def execute_sql(
+    ctx: Context[App, Any],
+    sql: Annotated[str, Field(description="one SELECT, VALUES, TABLE, EXPLAIN [ANALYZE] or SHOW statement")],
+    params: Annotated[
+        list[str | int | float | bool | None] | None,
+        Field(description="values for $1, $2, ... placeholders, in order; Postgres infers their types"),
+    ] = None,
+    max_rows: Annotated[
+        int | None, Field(description="return at most this many rows (default and ceiling: the server's row cap)")
+    ] = None,
+) -> Annotated[CallToolResult, QueryResult]:
+    """Run one read-only SQL statement and return columns (name, type) and rows as JSON-safe arrays.
+    Runs in a READ ONLY transaction that is always rolled back, with a server-side timeout. Writes, DDL,
+    transaction control, SET, locking clauses and functions with side effects or outside access are refused
+    with the reason. Rows and response size are capped; `truncated` and `note` say when and how to narrow.
+    Use $1, $2 placeholders with `params` for values. EXPLAIN (ANALYZE) shows plans; SHOW reads a setting."""
+    return await respond(ctx, "execute_sql", lambda app: answer_execute_sql(app, sql, params, max_rows))
+
+
+TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enums, execute_sql)
+
+
+# =====================================================================================================
+# 6. Auth and HTTP: static bearer token through the SDK's TokenVerifier, /health, /ready, the ASGI app
+# =====================================================================================================
+
+
+class StaticTokenVerifier:
+    """Accepts exactly MCP_API_TOKEN (constant-time compare). Never raises: an exception here is a 500."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def verify_token(self, token: str) -> Any:
+        from mcp.server.auth.provider import AccessToken
+
+        try:
+            if hmac.compare_digest(token.encode(), self._token):
+                return AccessToken(token=token, client_id="static-token", scopes=[], subject="static-token")
+        except Exception:  # non-ASCII garbage and the like: simply not our token
+            log.debug("token comparison failed", exc_info=True)
+        return None
+
+
+def transport_security(config: Config) -> Any:
+    """Host/Origin checks against DNS rebinding: loopback and the configured public host(s) pass."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = list(config.allowed_hosts)
+    if config.public_url:
+        hosts.append(urlsplit(config.public_url).netloc)
+    if "*" in hosts or (not is_loopback(config.host) and not hosts):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts += ["127.0.0.1", "localhost", "[::1]"]
+    allowed_hosts = [variant for host in hosts for variant in (host, f"{host}:*")]
+    origins = [f"{scheme}://{variant}" for scheme in ("http", "https") for variant in allowed_hosts]
+    return TransportSecuritySettings(allowed_hosts=allowed_hosts, allowed_origins=origins)
+
+
+def make_lifespan(
+    config: Config, holder: dict[str, App]
+) -> Callable[[Any], contextlib.AbstractAsyncContextManager[App]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_server: Any) -> AsyncIterator[App]:
+        app = App(config=config, pool=await open_pool(config))
+        holder["app"] = app
+        report = asyncio.create_task(report_posture(app)) if app.pool else None
+        if app.pool is None:
+            log.warning("no database configured: every tool will explain how to configure one")
+        try:
+            yield app
+        finally:
+            if report:
+                report.cancel()
+            if app.pool:
+                await app.pool.close()
+
+    return lifespan
+
+
+async def fetch_posture(app: App) -> dict[str, Any]:
+    posture = await app.read_json(POSTURE_SQL)
+    posture["warnings"] = posture_warnings(posture)
+    posture["read_only_role"] = not posture["warnings"]
+    app.posture = posture
+    return posture
+
+
+async def report_posture(app: App) -> None:
+    """Log the role's posture once the database answers; loudly when the role could write."""
+    try:
+        posture = await fetch_posture(app)
+    except (ToolFailure, psycopg.Error) as exc:
+        log.warning("database not reachable yet: %s", str(exc).split("\n")[0])
+        return
+    log.info(
+        "connected: PostgreSQL %s, database %s, user %s",
+        posture["server_version"],
+        posture["database"],
+        posture["user"],
+    )
+    for warning in posture["warnings"]:
+        log.warning(
+            "ROLE IS NOT READ-ONLY: %s. Every query still runs read-only, but use a read-only role "
+            "(see README, Security model)",
+            warning,
+        )
+
+
+def build_server(config: Config) -> MCPServer[App]:
+    """The MCP server: six read-only tools, lifespan-owned pool, optional static bearer token, probes."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    holder: dict[str, App] = {}
+    auth: dict[str, Any] = {}
+    if config.api_token:
+        from mcp.server.auth.settings import AuthSettings
+
+        auth = {
+            "token_verifier": StaticTokenVerifier(config.api_token),
+            "auth": AuthSettings(
+                issuer_url=config.public_url or f"http://{config.host}:{config.port}", resource_server_url=None
+            ),
+        }
+    server = MCPServer[App](
+        SERVER_NAME,
+        instructions=SERVER_INSTRUCTIONS,
+        version=SERVER_VERSION,
+        lifespan=make_lifespan(config, holder),
+        log_level=config.log_level,  # type: ignore[arg-type]
+        **auth,
+    )
+    for tool in TOOLS:
+        title = tool.__name__.replace("_", " ").capitalize().replace("sql", "SQL")
+        server.add_tool(tool, annotations=READ_ONLY.model_copy(update={"title": title}))
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_request: Request) -> Response:
+        app = holder.get("app")
+        if app is None or app.pool is None:
+            reason = "starting" if app is None else "no database configured"
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        try:
+            posture = app.posture or await fetch_posture(app)
+            await app.read("SELECT 1")
+        except (ToolFailure, psycopg.Error) as exc:
+            return JSONResponse({"status": "not ready", "reason": str(exc).split("\n")[0]}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ready",
+                "database": "reachable",
+                "read_only_role": posture["read_only_role"],
+                "warnings": posture["warnings"],
+                "user": posture["user"],
+            }
+        )
+
+    server.custom_route("/health", methods=["GET"])(health)
+    server.custom_route("/ready", methods=["GET"])(ready)
+    return server
+
+
+def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
+    """The Starlette app: /mcp (streamable HTTP, stateful or stateless), /health, /ready."""
+    server = server or build_server(config)
+    return server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=config.stateless,
+        json_response=config.stateless,
+        transport_security=transport_security(config),
+        host=config.host,
+    )
+
+
+# =====================================================================================================
+# 7. Entry point: serve (stdio or HTTP), --check, --demo
+# =====================================================================================================
+
+DEMO_SQL = """
+CREATE SCHEMA shop;
+COMMENT ON SCHEMA shop IS 'Online store: customers, catalogue, orders';
+CREATE SCHEMA hr;
+COMMENT ON SCHEMA hr IS 'People and teams';
+CREATE SCHEMA analytics;
+COMMENT ON SCHEMA analytics IS 'Events and reporting views';
+CREATE TYPE shop.order_status AS ENUM ('pending', 'paid', 'shipped', 'delivered', 'cancelled');
+CREATE TYPE analytics.event_kind AS ENUM ('page_view', 'add_to_cart', 'checkout', 'refund');
+
+CREATE TABLE shop.customers (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    name text NOT NULL,
+    country char(2) NOT NULL DEFAULT 'US',
+    referred_by bigint REFERENCES shop.customers(id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE shop.customers IS 'People who can place orders';
+COMMENT ON COLUMN shop.customers.referred_by IS 'customer who referred this one';
+
+CREATE TABLE shop.categories (
+    id int PRIMARY KEY,
+    parent_id int REFERENCES shop.categories(id),
+    name text NOT NULL
+);
+CREATE TABLE shop.products (
+    id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    sku text NOT NULL UNIQUE,
+    name text NOT NULL,
+    category_id int NOT NULL REFERENCES shop.categories(id),
+    price numeric(10,2) NOT NULL CHECK (price >= 0),
+    tags text[] NOT NULL DEFAULT '{}',
+    attributes jsonb,
+    discontinued boolean NOT NULL DEFAULT false
+);
+CREATE INDEX products_active_idx ON shop.products (category_id) WHERE NOT discontinued;
+CREATE TABLE shop.orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES shop.customers(id) ON DELETE CASCADE,
+    status shop.order_status NOT NULL DEFAULT 'pending',
+    ordered_at timestamptz NOT NULL,
+    shipped_within interval,
+    total numeric(12,2) NOT NULL
+);
+CREATE INDEX orders_customer_idx ON shop.orders (customer_id, ordered_at DESC);
+COMMENT ON COLUMN shop.orders.total IS 'sum of line totals, in USD';
+CREATE TABLE shop.order_items (
+    order_id bigint NOT NULL REFERENCES shop.orders(id) ON DELETE CASCADE,
+    line_no smallint NOT NULL,
+    product_id int NOT NULL REFERENCES shop.products(id),
+    quantity int NOT NULL CHECK (quantity > 0),
+    unit_price numeric(10,2) NOT NULL,
+    line_total numeric(12,2) GENERATED ALWAYS AS (quantity * unit_price) STORED,
+    PRIMARY KEY (order_id, line_no)
+);
+CREATE TABLE shop.shipments (
+    id serial PRIMARY KEY,
+    order_id bigint NOT NULL,
+    line_no smallint NOT NULL,
+    carrier text NOT NULL,
+    shipped_on date NOT NULL,
+    FOREIGN KEY (order_id, line_no) REFERENCES shop.order_items(order_id, line_no) ON DELETE CASCADE
+);
+COMMENT ON TABLE shop.shipments IS 'one row per shipped order line (composite foreign key)';
+
+CREATE TABLE hr.departments (id int PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE hr.employees (
+    id int PRIMARY KEY,
+    name text NOT NULL,
+    email text NOT NULL UNIQUE,
+    department_id int NOT NULL REFERENCES hr.departments(id),
+    manager_id int REFERENCES hr.employees(id),
+    salary numeric(10,2) CHECK (salary > 0),
+    hired_on date NOT NULL
+);
+COMMENT ON COLUMN hr.employees.manager_id IS 'self reference: the employee''s manager';
+
+CREATE TABLE analytics.events (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    customer_id bigint REFERENCES shop.customers(id),
+    kind analytics.event_kind NOT NULL,
+    payload jsonb,
+    occurred_at timestamptz NOT NULL,
+    PRIMARY KEY (id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+CREATE TABLE analytics.events_2025 PARTITION OF analytics.events
+    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE analytics.events_2026 PARTITION OF analytics.events
+    FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+COMMENT ON TABLE analytics.events IS 'click stream, partitioned by year (cross-schema foreign key to shop)';
+
+INSERT INTO shop.categories VALUES (1, NULL, 'Garden'), (2, 1, 'Tools'), (3, 1, 'Plants'), (4, NULL, 'Kitchen'),
+    (5, 4, 'Knives'), (6, 4, 'Cookware');
+INSERT INTO shop.customers (email, name, country, created_at)
+SELECT 'customer' || g || '@example.com', 'Customer ' || g, (ARRAY['US','DE','FR','JP','BR'])[1 + g % 5],
+       timestamptz '2024-01-01' + g * interval '17 hours'
+FROM generate_series(1, 500) g;
+UPDATE shop.customers SET referred_by = id - 7 WHERE id > 7 AND id % 3 = 0;
+INSERT INTO shop.products (sku, name, category_id, price, tags, attributes, discontinued)
+SELECT 'SKU-' || lpad(g::text, 5, '0'), 'Product ' || g, 2 + g % 5, round((3 + (g * 7.31) % 200)::numeric, 2),
+       ARRAY['tag' || g % 4, 'tag' || g % 7], jsonb_build_object('weight_kg', g % 9 + 0.5, 'color',
+       (ARRAY['red','green','blue'])[1 + g % 3]), g % 17 = 0
+FROM generate_series(1, 200) g;
+INSERT INTO shop.orders (customer_id, status, ordered_at, shipped_within, total)
+SELECT 1 + (g * 37) % 500, (enum_range(NULL::shop.order_status))[1 + g % 5],
+       timestamptz '2025-01-01' + g * interval '3 hours', CASE WHEN g % 5 >= 2 THEN (g % 72) * interval '1 hour' END, 0
+FROM generate_series(1, 2000) g;
+INSERT INTO shop.order_items (order_id, line_no, product_id, quantity, unit_price)
+SELECT o.id, l, 1 + (o.id * 13 + l * 7) % 200, 1 + (o.id + l) % 4, p.price
+FROM shop.orders o CROSS JOIN generate_series(1, 3) l
+JOIN shop.products p ON p.id = 1 + (o.id * 13 + l * 7) % 200
+WHERE l <= 1 + o.id % 3;
+UPDATE shop.orders o SET total = s.sum FROM (SELECT order_id, sum(line_total) FROM shop.order_items GROUP BY 1) s
+WHERE s.order_id = o.id;
+INSERT INTO shop.shipments (order_id, line_no, carrier, shipped_on)
+SELECT i.order_id, i.line_no, (ARRAY['UPS','DHL','FedEx'])[1 + i.order_id % 3], (o.ordered_at + interval '2 days')::date
+FROM shop.order_items i JOIN shop.orders o ON o.id = i.order_id WHERE o.status IN ('shipped', 'delivered');
+INSERT INTO hr.departments VALUES (1, 'Engineering'), (2, 'Sales'), (3, 'Support');
+INSERT INTO hr.employees
+SELECT g, 'Employee ' || g, 'employee' || g || '@example.com', 1 + g % 3, CASE WHEN g > 3 THEN 1 + g % 3 END,
+       40000 + (g * 1234) % 60000, date '2020-01-01' + g * 9
+FROM generate_series(1, 60) g;
+INSERT INTO analytics.events (customer_id, kind, payload, occurred_at)
+SELECT 1 + (g * 11) % 500, (enum_range(NULL::analytics.event_kind))[1 + g % 4],
+       jsonb_build_object('path', '/p/' || g % 50, 'ms', g % 900), timestamptz '2025-06-01' + g * interval '2 hours'
+FROM generate_series(1, 3000) g;
+
+CREATE VIEW analytics.daily_sales AS
+SELECT date_trunc('day', ordered_at)::date AS day, count(*) AS orders, sum(total) AS revenue
+FROM shop.orders WHERE status <> 'cancelled' GROUP BY 1;
+COMMENT ON VIEW analytics.daily_sales IS 'revenue per day, excluding cancelled orders';
+CREATE MATERIALIZED VIEW analytics.customer_value AS
+SELECT c.id AS customer_id, c.country, count(o.id) AS orders, coalesce(sum(o.total), 0) AS lifetime_value
+FROM shop.customers c LEFT JOIN shop.orders o ON o.customer_id = c.id GROUP BY c.id, c.country;
+ANALYZE;
+
+CREATE ROLE mcp_reader LOGIN;
+GRANT USAGE ON SCHEMA shop, hr, analytics TO mcp_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA shop, hr, analytics TO mcp_reader;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+REVOKE CREATE ON DATABASE postgres FROM PUBLIC;
+"""
+
+
+def start_demo_database() -> str:
+    """An embedded PostgreSQL (pgserver) in a temporary directory, seeded, deleted at exit.
+
+    The server connects as mcp_reader, a role that can only SELECT: the posture this README recommends.
+    """
+    import tempfile
+
+    import pgserver  # type: ignore[import-untyped]
+
+    datadir = tempfile.mkdtemp(prefix="postgres-mcp-demo-")
+    server = pgserver.get_server(datadir, cleanup_mode="delete")
+    admin_uri = server.get_uri()
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(DEMO_SQL)  # type: ignore[arg-type]
+    return admin_uri.replace("postgres:@", "mcp_reader@", 1)
+
+
+async def run_check(config: Config) -> int:
+    """Connect, report version, role and posture, run every tool once through the MCP protocol."""
+    from mcp import Client
+
+    if config.conn is None:
+        print(f"check failed: {NO_CONNECTION_MESSAGE}")
+        return 1
+    app = App(config=config, pool=await open_pool(config))
+    try:
+        posture = await fetch_posture(app)
+    except (ToolFailure, psycopg.Error) as exc:
+        print(f"check failed: {str(exc).splitlines()[0]}")
+        return 1
+    finally:
+        assert app.pool is not None
+        await app.pool.close()
+    print(
+        f"PostgreSQL {posture['server_version']} at {describe_target(config.conn)}, "
+        f"database {posture['database']}, user {posture['user']}"
+    )
+    if posture["warnings"]:
+        print("role posture: NOT read-only (every query still runs read-only, but fix the role):")
+        print("\n".join(f"  - {warning}" for warning in posture["warnings"]))
+    else:
+        print("role posture: read-only role (no superuser, no write privileges)")
+    failures = 0
+    async with Client(build_server(config), mode="legacy") as client:
+        schemas = await client.call_tool("list_schemas", {})
+        first_schema = ((schemas.structured_content or {}).get("schemas") or [{}])[0].get("name", "public")
+        tables = await client.call_tool("list_tables", {"schema": first_schema})
+        first_table = ((tables.structured_content or {}).get("tables") or [{}])[0].get("name")
+        calls: list[tuple[str, dict[str, Any], Any]] = [
+            ("list_schemas", {}, schemas),
+            ("list_tables", {"schema": first_schema}, tables),
+        ]
+        for name, args in (
+            ("describe_table", {"table": f'"{first_schema}"."{first_table}"'}),
+            ("get_relationships", {"table": f'"{first_schema}"."{first_table}"'}),
+            ("list_enums", {}),
+            ("execute_sql", {"sql": "SELECT 1 AS ok"}),
+        ):
+            if first_table is None and "table" in args:
+                continue
+            calls.append((name, args, await client.call_tool(name, args)))
+        for name, args, result in calls:
+            first_line = result.content[0].text.splitlines()[0] if result.content else ""
+            failures += bool(result.is_error)
+            print(f"  {'FAIL' if result.is_error else 'ok  '} {name}({dumps(args)[1:-1]}): {first_line[:90]}")
+    print("check passed" if not failures else f"check failed: {failures} tool(s) failed")
+    return 1 if failures else 0
+
+
+async def require_read_only_role(config: Config) -> None:
+    """--require-readonly-role: refuse to start unless the role is verifiably read-only."""
+    if config.conn is None:
+        raise ConfigError("--require-readonly-role needs a database connection to verify (set DATABASE_URL)")
+    app = App(config=config, pool=await open_pool(config))
+    try:
+        posture = await fetch_posture(app)
+    except (ToolFailure, psycopg.Error) as exc:
+        raise ConfigError(f"--require-readonly-role: cannot verify the role: {str(exc).splitlines()[0]}") from None
+    finally:
+        assert app.pool is not None
+        await app.pool.close()
+    if posture["warnings"]:
+        raise ConfigError(
+            f"--require-readonly-role: user {posture['user']} is not read-only: {'; '.join(posture['warnings'])}"
+        )
+
+
+def configure_logging(level: str) -> None:
+    """stderr only (stdout carries the protocol on stdio); one line per tool call from this module."""
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("mcp", "httpx", "httpx2", "uvicorn.access", "pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def serve(config: Config) -> None:
+    server = build_server(config)
+    if config.transport == "stdio":
+        server.run("stdio")
+        return
+    import uvicorn
+
+    log.info(
+        "serving streamable HTTP on http://%s:%d/mcp%s",
+        config.host,
+        config.port,
+        " (stateless)" if config.stateless else "",
+    )
+    uvicorn.run(
+        build_http_app(config, server),
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = load_config(argv)
+        configure_logging(config.log_level)
+        if config.command == "demo":
+            log.info("starting the embedded demo database (pgserver)...")
+            config = replace(config, conn=start_demo_database())
+            log.info("demo database ready; connected as mcp_reader, a SELECT-only role")
+        if config.command == "check":
+            return asyncio.run(run_check(config))
+        if config.require_readonly_role:
+            asyncio.run(require_read_only_role(config))
+    except ConfigError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
