@@ -451,7 +451,8 @@ def gate(sql: str) -> GatedStatement:
     try:
         parsed = json.loads(parse_sql_json(sql))
     except ParseError as exc:
-        raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, exc.location + 1)) from None
+        position = exc.args[1] + 1 if len(exc.args) > 1 else None  # args[1]: 0-based character offset
+        raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, position)) from None
     statements = parsed.get("stmts", [])
     if not statements:
         raise GateRefusal("empty statement: send one SELECT, VALUES, TABLE, EXPLAIN or SHOW statement")
@@ -661,7 +662,9 @@ SET_LIMITS_SQL = (
 )
 # PostgreSQL 14+: the backend notices a vanished client within a second and stops the query.
 CHECK_CLIENT_SQL = "SELECT pg_catalog.set_config('client_connection_check_interval', '1000', true)"
-# After every call: release anything that could outlive a transaction, re-assert the session default.
+# After every call: release what could outlive a transaction (ROLLBACK undoes settings, roles, temp objects,
+# cursors and LISTEN, but not session advisory locks or prepared statements) and re-assert the session default.
+DEALLOCATE_SQL = "DEALLOCATE ALL"
 HYGIENE_SQL = (
     "SELECT pg_catalog.pg_advisory_unlock_all(),"
     " pg_catalog.set_config('default_transaction_read_only', 'on', false),"
@@ -692,23 +695,30 @@ async def run_pipeline(
     """
     setup, result, hygiene = conn.cursor(), conn.cursor(), conn.cursor()
     timeouts = [str(limits.statement_timeout_ms), str(limits.lock_timeout_ms), str(limits.statement_timeout_ms * 2)]
-    failure: psycopg.Error | None = None
-    async with conn.pipeline() as pipeline:
-        try:
-            await setup.execute("BEGIN READ ONLY")
-            await setup.execute(SET_LIMITS_SQL, timeouts)
-            if conn.info.server_version >= 140000:
-                await setup.execute(CHECK_CLIENT_SQL)
-            if cursor:
-                await setup.execute(CURSOR_PREFIX + sql, params)
-                await result.execute(f"FETCH FORWARD {fetch + 1} FROM mcp_rows")
-            else:
-                await result.execute(sql, params)
-            await setup.execute("ROLLBACK")
-            await hygiene.execute(HYGIENE_SQL)
-            await pipeline.sync()
-        except psycopg.Error as exc:
-            failure = exc
+    errors: list[psycopg.Error] = []
+    try:
+        async with conn.pipeline() as pipeline:
+            try:
+                await setup.execute("BEGIN READ ONLY")
+                await setup.execute(SET_LIMITS_SQL, timeouts)
+                if conn.info.server_version >= 140000:
+                    await setup.execute(CHECK_CLIENT_SQL)
+                if cursor:
+                    await setup.execute(CURSOR_PREFIX + sql, params)
+                    await result.execute(f"FETCH FORWARD {fetch + 1} FROM mcp_rows")
+                else:
+                    await result.execute(sql, params)
+                await setup.execute("ROLLBACK")
+                await setup.execute(DEALLOCATE_SQL)
+                await hygiene.execute(HYGIENE_SQL)
+                await pipeline.sync()
+            except psycopg.Error as exc:  # may surface at any execute, whenever results arrive
+                errors.append(exc)
+    except psycopg.Error as exc:  # or when the pipeline block closes
+        errors.append(exc)
+    # The statement's own error explains; "pipeline aborted" only says later commands were skipped.
+    failure = next((e for e in errors if not isinstance(e, psycopg.errors.PipelineAborted)), None)
+    failure = failure or (errors[0] if errors else None)
     if failure is not None:
         await recover(conn)
         raise failure
@@ -725,7 +735,8 @@ async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
         hygiene = conn.cursor()
         async with conn.pipeline():
             if conn.info.transaction_status != TransactionStatus.IDLE:
-                await conn.execute("ROLLBACK")
+                await hygiene.execute("ROLLBACK")
+            await hygiene.execute(DEALLOCATE_SQL)
             await hygiene.execute(HYGIENE_SQL)
         await check_hygiene(conn, hygiene)
     except psycopg.Error:
@@ -1809,11 +1820,11 @@ async def report_posture(app: App) -> None:
         posture["database"],
         posture["user"],
     )
-    for warning in posture["warnings"]:
+    if posture["warnings"]:
         log.warning(
-            "ROLE IS NOT READ-ONLY: %s. Every query still runs read-only, but use a read-only role "
-            "(see README, Security model)",
-            warning,
+            "ROLE IS NOT READ-ONLY (%s). Every call still runs in a read-only transaction, but connect with a "
+            "read-only role: see README, Security model",
+            "; ".join(posture["warnings"]),
         )
 
 
@@ -1889,7 +1900,7 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
 # 7. Entry point: serve (stdio or HTTP), --check, --demo
 # =====================================================================================================
 
-DEMO_SQL = """
+DEMO_SCHEMA_SQL = """
 CREATE SCHEMA shop;
 COMMENT ON SCHEMA shop IS 'Online store: customers, catalogue, orders';
 CREATE SCHEMA hr;
@@ -2025,7 +2036,9 @@ CREATE MATERIALIZED VIEW analytics.customer_value AS
 SELECT c.id AS customer_id, c.country, count(o.id) AS orders, coalesce(sum(o.total), 0) AS lifetime_value
 FROM shop.customers c LEFT JOIN shop.orders o ON o.customer_id = c.id GROUP BY c.id, c.country;
 ANALYZE;
-
+"""
+# A role that can only read: what the README recommends, and what --demo connects as.
+DEMO_ROLE_SQL = """
 CREATE ROLE mcp_reader LOGIN;
 GRANT USAGE ON SCHEMA shop, hr, analytics TO mcp_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA shop, hr, analytics TO mcp_reader;
@@ -2047,7 +2060,8 @@ def start_demo_database() -> str:
     server = pgserver.get_server(datadir, cleanup_mode="delete")
     admin_uri = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(DEMO_SQL)  # type: ignore[arg-type]
+        conn.execute(DEMO_SCHEMA_SQL)  # type: ignore[arg-type]
+        conn.execute(DEMO_ROLE_SQL)  # type: ignore[arg-type]
     return admin_uri.replace("postgres:@", "mcp_reader@", 1)
 
 

@@ -1,0 +1,169 @@
+"""Shared fixtures: a real PostgreSQL for every database test.
+
+With TEST_DATABASE_URL set (a superuser connection), tests use that server; otherwise an embedded
+PostgreSQL (pgserver) starts in a temporary directory. Either way a fresh database is created for the
+session, seeded with the demo schema plus fixtures for the adversarial tests, and dropped afterwards.
+The server under test connects as a superuser on purpose: the threat model assumes a misconfigured role.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import postgres_server as ps  # noqa: E402
+from mcp import Client  # noqa: E402
+
+READER_ROLE = "mcp_test_reader"
+
+FIXTURES_SQL = f"""
+CREATE TABLE public.victim (id int PRIMARY KEY, v text NOT NULL);
+INSERT INTO public.victim VALUES (1, 'one'), (2, 'two'), (3, 'three');
+CREATE SEQUENCE public.counter_seq;
+CREATE TABLE public.orders (id int PRIMARY KEY, note text);
+CREATE TABLE public."Mixed Case" (id int PRIMARY KEY, "Label" text);
+CREATE TABLE public.big_cells (id int PRIMARY KEY, body text, doc jsonb, nums int[], raw bytea);
+INSERT INTO public.big_cells
+SELECT 1, repeat('x', 1000000), jsonb_build_object('k', repeat('y', 100000)), array(SELECT generate_series(1, 50000)),
+       decode(repeat('ff', 10), 'hex');
+CREATE TABLE public.types_zoo (
+    i2 smallint, i8 bigint, n numeric, f4 real, f8 double precision, b boolean, t text, vc varchar(5), c char(3),
+    d date, ts timestamp, tstz timestamptz, tm time, iv interval, u uuid, ip inet, cidr_ cidr, mac macaddr,
+    m money, j json, jb jsonb, arr_i int[], arr_t text[], arr_2d int[][], rng int4range, trng tstzrange,
+    by bytea, bits bit(4), pt point, e shop.order_status, e_arr shop.order_status[], tsv tsvector,
+    oid_ oid
+);
+INSERT INTO public.types_zoo VALUES (
+    -32768, 9223372036854775807, 12345678901234567890.123456789, 'Infinity', 'NaN', true, 'héllo "quoted"\n',
+    'abc', 'ab', 'infinity', '2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+02', '23:59:59',
+    '1 year 2 months 3 days 04:05:06', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '192.168.0.1/24', '10.0.0.0/8',
+    '08:00:2b:01:02:03', 12.34, '{{"a": [1, 2.5, null]}}', '{{"b": {{"c": true}}}}', '{{1,NULL,3}}', '{{"a,b",NULL}}',
+    '{{{{1,2}},{{3,4}}}}', '[1,10)', '[2024-01-01,2024-12-31)', '\\x00ff10', B'1010', '(1,2)', 'paid',
+    '{{pending,shipped}}', 'fat cat', 42
+);
+INSERT INTO public.types_zoo (f4, f8, d) VALUES ('-Infinity', '-Infinity', '4713-01-01 BC');
+CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.victim VALUES (99, 'pwned'); RETURN 1; END $$;
+CREATE FUNCTION public.sneaky_definer() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN DELETE FROM public.victim; RETURN 1; END $$;
+CREATE SCHEMA wide;
+DO $$ BEGIN FOR i IN 1..120 LOOP EXECUTE format('CREATE TABLE wide.t%s (id int)', lpad(i::text, 3, '0')); END LOOP; END $$;
+COMMENT ON TABLE wide.t001 IS 'first of many';
+DO $$ BEGIN CREATE ROLE {READER_ROLE} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA shop, hr, analytics, public, wide TO {READER_ROLE};
+GRANT SELECT ON ALL TABLES IN SCHEMA shop, hr, analytics, public, wide TO {READER_ROLE};
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+ANALYZE;
+"""
+
+
+def with_db(url: str, **params: Any) -> str:
+    return make_conninfo(url, **params)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    """A superuser connection to the server: TEST_DATABASE_URL or an embedded PostgreSQL."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="pg-mcp-test-"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    """A fresh, seeded database for this session (superuser connection string)."""
+    name = f"mcp_test_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    url = with_db(admin_url, dbname=name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(ps.DEMO_SCHEMA_SQL)  # type: ignore[arg-type]
+        conn.execute(FIXTURES_SQL)  # type: ignore[arg-type]
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def reader_url(database_url: str) -> str:
+    """The same database as a SELECT-only role (trust or the superuser's password on TCP)."""
+    params = conninfo_to_dict(database_url)
+    params["user"] = READER_ROLE
+    if params.get("password"):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {READER_ROLE} PASSWORD '{params['password']}'")  # type: ignore[arg-type]
+    return make_conninfo(**params)
+
+
+@pytest.fixture
+def config(database_url: str) -> ps.Config:
+    return ps.Config(conn=database_url, pool_min=1, pool_max=3)
+
+
+@contextlib.asynccontextmanager
+async def connect(config: ps.Config, mode: str = "legacy") -> AsyncIterator[Client]:
+    """The real MCP client, in memory, against a server built from `config`."""
+    async with Client(ps.build_server(config), mode=mode) as client:  # type: ignore[arg-type]
+        yield client
+
+
+@dataclass
+class Called:
+    """A tool result, flattened for compact assertions."""
+
+    is_error: bool
+    text: str
+    data: Any
+
+
+async def call(client: Client, tool: str, **args: Any) -> Called:
+    result = await client.call_tool(tool, args)
+    text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
+    return Called(bool(result.is_error), text, result.structured_content)
+
+
+def fingerprint(url: str) -> tuple[Any, ...]:
+    """What must never change: the victim rows, the set of relations, functions, roles, sequences, settings."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return tuple(
+            conn.execute(sql).fetchone()  # type: ignore[arg-type]
+            for sql in (
+                "SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM public.victim",
+                "SELECT md5(string_agg(oid::text || relname || relkind, ',' ORDER BY oid)) FROM pg_class",
+                "SELECT md5(string_agg(oid::text || proname, ',' ORDER BY oid)) FROM pg_proc",
+                "SELECT md5(string_agg(rolname || rolsuper::text, ',' ORDER BY rolname)) FROM pg_roles",
+                "SELECT last_value, is_called FROM public.counter_seq",
+                "SELECT md5(string_agg(name || setting, ',' ORDER BY name)) FROM pg_settings WHERE source <> 'session'",
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+                "SELECT count(*) FROM pg_prepared_xacts",
+            )
+        )

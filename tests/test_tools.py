@@ -1,0 +1,388 @@
+"""Every tool through the real MCP client (in memory) against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import call, connect, ps
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_tools_list_matches_snapshot(config: ps.Config, mode: str) -> None:
+    """What agents see (names, schemas, annotations) changes only on purpose: update the snapshot then."""
+    async with connect(config, mode) as client:
+        tools = (await client.list_tools()).tools
+    seen = [
+        {
+            "name": t.name,
+            "title": t.annotations.title if t.annotations else None,
+            "description": t.description,
+            "input_schema": t.input_schema,
+            "output_schema": t.output_schema,
+            "annotations": t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else None,
+        }
+        for t in sorted(tools, key=lambda t: t.name)
+    ]
+    if not SNAPSHOT.exists() or __import__("os").environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(seen, indent=1, sort_keys=True) + "\n")
+    assert seen == json.loads(SNAPSHOT.read_text()), "tools/list changed: rerun with UPDATE_SNAPSHOTS=1 if meant"
+    for tool in seen:
+        assert tool["annotations"] == {
+            "title": tool["title"],
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+            "openWorldHint": False,
+        }
+        assert tool["output_schema"]
+
+
+async def test_list_schemas(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "list_schemas")
+    assert not result.is_error
+    names = [s["name"] for s in result.data["schemas"]]
+    assert {"shop", "hr", "analytics", "public", "wide"} <= set(names)
+    assert not {"pg_catalog", "information_schema", "pg_toast"} & set(names)
+    shop = next(s for s in result.data["schemas"] if s["name"] == "shop")
+    assert shop == {"name": "shop", "owner": shop["owner"], "tables": 6, "views": 0,
+                    "comment": "Online store: customers, catalogue, orders"}  # fmt: skip
+    lines = result.text.splitlines()
+    assert lines[0] == '["name","owner","tables","views","comment"]'
+    assert any(line.startswith('["shop",') for line in lines)
+
+
+async def test_configured_schemas_limit_every_tool(database_url: str) -> None:
+    config = ps.Config(conn=database_url, schemas=("shop",))
+    async with connect(config) as client:
+        schemas = await call(client, "list_schemas")
+        hidden = await call(client, "list_tables", schema="hr")
+        enums = await call(client, "list_enums")
+        described = await call(client, "describe_table", table="hr.employees")
+        customers = await call(client, "describe_table", table="shop.customers")
+    assert [s["name"] for s in schemas.data["schemas"]] == ["shop"]
+    assert hidden.is_error and "not found or not exposed" in hidden.text
+    assert [e["name"] for e in enums.data["enums"]] == ["order_status"]
+    assert described.is_error
+    # incoming keys from a hidden schema (analytics.events) are not shown
+    assert {fk["table"] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
+
+
+async def test_list_tables_kinds_estimates_and_pattern(config: ps.Config) -> None:
+    async with connect(config) as client:
+        analytics = await call(client, "list_tables", schema="analytics")
+        shop = await call(client, "list_tables", schema="SHOP", pattern="order*")
+        contains = await call(client, "list_tables", schema="shop", pattern="item")
+    kinds = {t["name"]: t["kind"] for t in analytics.data["tables"]}
+    assert kinds == {"events": "partitioned table", "daily_sales": "view", "customer_value": "materialized view"}
+    events = next(t for t in analytics.data["tables"] if t["name"] == "events")
+    assert events["est_rows"] == 3000 and events["size"]
+    assert [t["name"] for t in shop.data["tables"]] == ["order_items", "orders"]
+    assert shop.data["schema"] == "shop" and shop.data["total"] == 2 and shop.data["truncated"] is False
+    assert [t["name"] for t in contains.data["tables"]] == ["order_items"]
+
+
+async def test_list_tables_caps_a_huge_schema(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_rows=50)
+    async with connect(config) as client:
+        wide = await call(client, "list_tables", schema="wide")
+        narrowed = await call(client, "list_tables", schema="wide", pattern="t00?")
+    assert wide.data["total"] == 120 and len(wide.data["tables"]) == 50 and wide.data["truncated"] is True
+    assert "showing the first 50: pass a pattern to narrow" in wide.text
+    assert wide.data["tables"][0] == {
+        "name": "t001", "kind": "table", "est_rows": 0, "size": "0 bytes", "comment": "first of many"
+    }  # fmt: skip
+    assert [t["name"] for t in narrowed.data["tables"]] == [f"t00{i}" for i in range(1, 10)]
+
+
+async def test_unknown_schema_suggests(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "list_tables", schema="shopp")
+    assert result.is_error
+    assert "schema 'shopp' not found" in result.text and "Did you mean: shop" in result.text
+
+
+async def test_describe_table_gives_everything_for_a_join(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "describe_table", table="order_items", schema="shop")
+    d = result.data
+    assert not result.is_error
+    assert (d["schema"], d["name"], d["kind"]) == ("shop", "order_items", "table")
+    cols = {c["name"]: c for c in d["columns"]}
+    assert cols["unit_price"]["type"] == "numeric(10,2)" and cols["unit_price"]["not_null"] is True
+    assert cols["line_total"]["generated"] == "((quantity)::numeric * unit_price)"
+    assert d["primary_key"] == {"name": "order_items_pkey", "columns": ["order_id", "line_no"]}
+    assert {c["definition"] for c in d["checks"]} == {"CHECK (quantity > 0)"}
+    assert [fk["references"] for fk in d["foreign_keys"]] == ["shop.orders", "shop.products"]
+    assert d["foreign_keys"][0]["on_delete"] == "cascade"
+    incoming = d["referenced_by"][0]
+    assert incoming["table"] == "shop.shipments"
+    assert incoming["columns"] == ["order_id", "line_no"]  # composite, in key order
+    assert incoming["referenced_columns"] == ["order_id", "line_no"]
+    assert "foreign keys:\n  (order_id) → shop.orders(id) [order_items_order_id_fkey] on delete cascade" in result.text
+    assert "  shop.shipments(order_id, line_no) → (order_id, line_no) [shipments_order_id_line_no_fkey]" in result.text
+
+
+async def test_describe_table_columns_details(config: ps.Config) -> None:
+    async with connect(config) as client:
+        orders = await call(client, "describe_table", table="shop.orders")
+        products = await call(client, "describe_table", table="shop.products")
+        customers = await call(client, "describe_table", table="shop.customers")
+    cols = {c["name"]: c for c in orders.data["columns"]}
+    assert cols["id"]["identity"] == "always"
+    assert cols["status"]["enum_values"] == ["pending", "paid", "shipped", "delivered", "cancelled"]
+    assert cols["status"]["default"] == "'pending'::shop.order_status"
+    assert cols["total"]["comment"] == "sum of line totals, in USD"
+    assert "shipped_within" in cols and "not_null" not in cols["shipped_within"]
+    indexes = {i["name"]: i for i in products.data["indexes"]}
+    assert indexes["products_active_idx"] == {
+        "name": "products_active_idx", "definition": "btree (category_id) WHERE (NOT discontinued)", "partial": True
+    }  # fmt: skip
+    assert indexes["products_pkey"]["primary"] is True and indexes["products_sku_key"]["unique"] is True
+    assert products.data["unique"] == [{"name": "products_sku_key", "columns": ["sku"]}]
+    self_ref = [fk for fk in customers.data["foreign_keys"] if fk["references"] == "shop.customers"]
+    assert self_ref and self_ref[0]["on_delete"] == "set null"
+    assert any(fk["table"] == "shop.customers" for fk in customers.data["referenced_by"])
+    assert "referred_by bigint -- customer who referred this one" in customers.text
+
+
+async def test_describe_views_partitions_and_cross_schema(config: ps.Config) -> None:
+    async with connect(config) as client:
+        view = await call(client, "describe_table", table="analytics.daily_sales")
+        matview = await call(client, "describe_table", table="analytics.customer_value")
+        events = await call(client, "describe_table", table="analytics.events")
+        partition = await call(client, "describe_table", table="analytics.events_2025")
+    assert view.data["kind"] == "view" and "FROM shop.orders" in view.data["view_definition"]
+    assert view.data["comment"] == "revenue per day, excluding cancelled orders"
+    assert matview.data["kind"] == "materialized view" and "LEFT JOIN" in matview.data["view_definition"]
+    assert events.data["partition_key"] == "RANGE (occurred_at)"
+    assert [p["name"] for p in events.data["partitions"]] == ["analytics.events_2025", "analytics.events_2026"]
+    assert events.data["foreign_keys"][0]["references"] == "shop.customers"  # cross-schema
+    assert partition.data["partition_of"]["parent"] == "analytics.events"
+
+
+@pytest.mark.parametrize(
+    ("table", "schema", "expected"),
+    [
+        ("victim", None, "public.victim"),
+        ("VICTIM", None, "public.victim"),  # unquoted: case-insensitive like Postgres
+        ("public.victim", None, "public.victim"),
+        ('"public"."victim"', None, "public.victim"),
+        ('"Mixed Case"', None, "public.Mixed Case"),
+        ("mixed case", None, "public.Mixed Case"),
+        ("orders", None, "public.orders"),  # search_path first
+        ("orders", "shop", "shop.orders"),
+        ("Shop.Orders", None, "shop.orders"),
+        ("mcp_test.shop.orders", None, "shop.orders"),  # database-qualified
+    ],
+)
+async def test_identifier_forms(config: ps.Config, table: str, schema: str | None, expected: str) -> None:
+    async with connect(config) as client:
+        result = await call(client, "describe_table", table=table, **({"schema": schema} if schema else {}))
+    assert not result.is_error, result.text
+    assert f"{result.data['schema']}.{result.data['name']}" == expected
+
+
+async def test_ambiguous_name_says_where_else(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "describe_table", table="orders")
+    assert result.data["also_in"] == ["shop.orders"]
+    assert "also named so: shop.orders (pass schema to pick one)" in result.text
+
+
+async def test_quoted_name_is_exact(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "describe_table", table='"VICTIM"')
+    assert result.is_error and "Did you mean: public.victim" in result.text
+
+
+@pytest.mark.parametrize("bad", ["", '"unbalanced', "a..b", "a.b.c.d.."])
+async def test_malformed_names_are_explained(config: ps.Config, bad: str) -> None:
+    async with connect(config) as client:
+        result = await call(client, "describe_table", table=bad)
+    assert result.is_error and "name" in result.text
+
+
+async def test_get_relationships_both_ways(config: ps.Config) -> None:
+    async with connect(config) as client:
+        customers = await call(client, "get_relationships", table="shop.customers")
+        items = await call(client, "get_relationships", table="order_items", schema="shop")
+        employees = await call(client, "get_relationships", table="hr.employees")
+        missing = await call(client, "get_relationships", table="shop.custmers")
+    out = customers.data["outgoing"]
+    assert out == [{"name": "customers_referred_by_fkey", "references": "shop.customers", "columns": ["referred_by"],
+                    "referenced_columns": ["id"], "on_update": "no action", "on_delete": "set null"}]  # fmt: skip
+    assert {fk["table"] for fk in customers.data["incoming"]} == {"analytics.events", "shop.customers", "shop.orders"}
+    assert items.data["incoming"][0]["columns"] == ["order_id", "line_no"]
+    assert {fk["references"] for fk in items.data["outgoing"]} == {"shop.orders", "shop.products"}
+    assert {fk["references"] for fk in employees.data["outgoing"]} == {"hr.departments", "hr.employees"}
+    assert "outgoing (1):" in customers.text and "incoming (3):" in customers.text
+    assert missing.is_error and "Did you mean: shop.customers" in missing.text
+
+
+async def test_list_enums(config: ps.Config) -> None:
+    async with connect(config) as client:
+        every = await call(client, "list_enums")
+        shop = await call(client, "list_enums", schema="shop")
+        missing = await call(client, "list_enums", schema="nope")
+    status = next(e for e in every.data["enums"] if e["name"] == "order_status")
+    assert status["values"] == ["pending", "paid", "shipped", "delivered", "cancelled"]
+    assert set(status["used_by"]) == {"shop.orders.status", "public.types_zoo.e", "public.types_zoo.e_arr"}
+    assert [e["name"] for e in shop.data["enums"]] == ["order_status"]
+    assert "shop.order_status: pending|paid|shipped|delivered|cancelled" in shop.text
+    assert missing.is_error and "schema 'nope' not found" in missing.text
+
+
+async def test_execute_sql_basic_with_params(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(
+            client, "execute_sql", sql="SELECT id, v FROM victim WHERE id >= $1 AND v LIKE $2 ORDER BY id",
+            params=[2, "t%"],
+        )  # fmt: skip
+    assert not result.is_error
+    assert result.data["columns"] == [{"name": "id", "type": "int4"}, {"name": "v", "type": "text"}]
+    assert result.data["rows"] == [[2, "two"], [3, "three"]]
+    assert result.data["row_count"] == 2 and result.data["truncated"] is False and result.data["note"] is None
+    lines = result.text.splitlines()
+    assert lines[:3] == ["id (int4) | v (text)", '[2,"two"]', '[3,"three"]']
+    assert lines[3].startswith("-- 2 rows in ")
+
+
+async def test_params_of_every_json_kind(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT $1::int + 1, $2::numeric, $3::bool, $4::text IS NULL, $5",
+                            params=[41, 1.5, True, None, "plain"])  # fmt: skip
+    assert result.data["rows"] == [[42, "1.5", True, True, "plain"]]
+
+
+async def test_percent_signs_and_placeholders_in_strings(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT 'a%s%%' AS p, '$1' AS d, 'x' LIKE '%' AS l")
+    assert result.data["rows"] == [["a%s%%", "$1", True]]
+
+
+async def test_every_type_is_json_safe(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT * FROM types_zoo ORDER BY i2 NULLS LAST")
+    assert not result.is_error, result.text
+    names = [c["name"] for c in result.data["columns"]]
+    row = dict(zip(names, result.data["rows"][0], strict=True))
+    types = {c["name"]: c["type"] for c in result.data["columns"]}
+    assert row["i2"] == -32768 and row["i8"] == 9223372036854775807 and row["oid_"] == 42
+    assert row["n"] == "12345678901234567890.123456789"  # exact
+    assert row["f4"] == "Infinity" and row["f8"] == "NaN"
+    assert row["b"] is True and row["t"] == 'héllo "quoted"\n' and row["c"] == "ab "
+    assert row["d"] == "infinity"
+    assert row["ts"] == "2024-02-29T12:34:56.789"
+    assert row["tstz"].startswith("2024-02-29T") and row["tm"] == "23:59:59"
+    assert row["iv"] == "P1Y2M3DT4H5M6S"  # ISO 8601 duration
+    assert row["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" and row["ip"] == "192.168.0.1/24"
+    assert row["m"] == "$12.34" and row["mac"] == "08:00:2b:01:02:03"
+    assert row["j"] == {"a": [1, 2.5, None]} and row["jb"] == {"b": {"c": True}}
+    assert row["arr_i"] == [1, None, 3] and row["arr_t"] == ["a,b", None] and row["arr_2d"] == [[1, 2], [3, 4]]
+    assert row["rng"] == "[1,10)" and row["trng"].startswith('["2024-01-01')
+    assert row["by"] == "\\x00ff10" and row["bits"] == "1010" and row["pt"] == "(1,2)"
+    assert row["e"] == "paid" and row["tsv"] == "'cat' 'fat'"
+    assert types["e"] == "shop.order_status" and types["vc"] == "varchar(5)" and types["arr_i"] == "int4[]"
+    negative = dict(zip(names, result.data["rows"][1], strict=True))
+    assert negative["f4"] == "-Infinity" and negative["d"] == "4713-01-01 BC"
+    json.loads(json.dumps(result.data, allow_nan=False))  # strictly valid JSON
+    for line in result.text.splitlines()[1:-1]:
+        json.loads(line)
+
+
+async def test_non_utf8_bytes_never_crash(admin_url: str) -> None:
+    """A SQL_ASCII database may hold any bytes in text: they come back escaped, not as a crash."""
+    import psycopg
+    from conftest import with_db
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS mcp_test_ascii")
+        conn.execute(
+            "CREATE DATABASE mcp_test_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    url = with_db(admin_url, dbname="mcp_test_ascii")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (s text, a text[])")
+            conn.execute("INSERT INTO t VALUES (convert_from('\\xff41'::bytea, 'SQL_ASCII'), ARRAY['ok'])")
+        async with connect(ps.Config(conn=url)) as client:
+            result = await call(client, "execute_sql", sql="SELECT s, a, s || 'x' AS t FROM t")
+        assert not result.is_error, result.text
+        assert result.data["rows"][0][0] == "\\xffA"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS mcp_test_ascii WITH (FORCE)")
+
+
+async def test_explain_analyze_and_show(config: ps.Config) -> None:
+    async with connect(config) as client:
+        plan = await call(client, "execute_sql", sql="EXPLAIN ANALYZE SELECT count(*) FROM shop.orders")
+        as_json = await call(client, "execute_sql", sql="EXPLAIN (FORMAT JSON) SELECT 1")
+        show = await call(client, "execute_sql", sql="SHOW statement_timeout")
+    assert not plan.is_error and any("actual time" in row[0] for row in plan.data["rows"])
+    assert as_json.data["rows"][0][0][0]["Plan"]["Node Type"] == "Result"
+    assert show.data["rows"] == [["30s"]]  # the server's limit, applied as SET LOCAL
+
+
+async def test_postgres_errors_carry_sqlstate_hint_and_caret(config: ps.Config) -> None:
+    async with connect(config) as client:
+        missing = await call(client, "execute_sql", sql="SELECT id\nFROM victim\nWHERE nme = 1")
+        hinted = await call(client, "execute_sql", sql="SELECT * FROM victim WHERE id = 'x'::text")
+        divide = await call(client, "execute_sql", sql="SELECT 1/0")
+    assert missing.is_error
+    assert missing.text.splitlines() == [
+        'ERROR 42703 (UndefinedColumn): column "nme" does not exist',
+        "LINE 3: WHERE nme = 1",
+        "              ^",
+    ]
+    assert hinted.text.splitlines()[:3] == [
+        "ERROR 42883 (UndefinedFunction): operator does not exist: integer = text",
+        "LINE 1: SELECT * FROM victim WHERE id = 'x'::text",
+        "                                      ^",
+    ]
+    assert hinted.text.splitlines()[3].startswith("HINT: ")
+    assert divide.text == "ERROR 22012 (DivisionByZero): division by zero"
+
+
+async def test_max_rows_argument_is_bounded(config: ps.Config) -> None:
+    async with connect(config) as client:
+        too_many = await call(client, "execute_sql", sql="SELECT 1", max_rows=config.max_rows + 1)
+        zero = await call(client, "execute_sql", sql="SELECT 1", max_rows=0)
+    assert too_many.is_error and f"between 1 and {config.max_rows}" in too_many.text
+    assert zero.is_error
+
+
+async def test_bad_arguments_are_explained(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await client.call_tool("execute_sql", {"sql": 42})
+        unknown = await client.call_tool("drop_everything", {})
+    assert result.is_error and "sql" in result.content[0].text
+    assert unknown.is_error and "drop_everything" in unknown.content[0].text
+
+
+async def test_no_database_configured_explains_how(caplog: pytest.LogCaptureFixture) -> None:
+    async with connect(ps.Config()) as client:
+        for tool, args in [("list_schemas", {}), ("execute_sql", {"sql": "SELECT 1"}), ("list_enums", {})]:
+            result = await call(client, tool, **args)
+            assert result.is_error
+            assert "no database is configured" in result.text and "DATABASE_URL" in result.text
+
+
+async def test_one_log_line_per_call(config: ps.Config, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="postgres_mcp")
+    async with connect(config) as client:
+        await call(client, "execute_sql", sql="SELECT 1")
+        await call(client, "execute_sql", sql="DELETE FROM victim")
+        await call(client, "execute_sql", sql="SELECT * FROM nope")
+    calls = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tool=")]
+    assert len(calls) == 3
+    assert calls[0].startswith("tool=execute_sql ms=") and calls[0].endswith("rows=1 truncated=false error=-")
+    assert calls[1].endswith("error=refused") and calls[2].endswith("error=42P01")
