@@ -24,8 +24,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import postgres_server as ps  # noqa: E402
 from mcp import Client  # noqa: E402
+
+import postgres_server as ps  # noqa: E402
 
 READER_ROLE = "mcp_test_reader"
 
@@ -60,7 +61,9 @@ BEGIN INSERT INTO public.victim VALUES (99, 'pwned'); RETURN 1; END $$;
 CREATE FUNCTION public.sneaky_definer() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN DELETE FROM public.victim; RETURN 1; END $$;
 CREATE SCHEMA wide;
-DO $$ BEGIN FOR i IN 1..120 LOOP EXECUTE format('CREATE TABLE wide.t%s (id int)', lpad(i::text, 3, '0')); END LOOP; END $$;
+DO $$ BEGIN
+    FOR i IN 1..120 LOOP EXECUTE format('CREATE TABLE wide.t%s (id int)', lpad(i::text, 3, '0')); END LOOP;
+END $$;
 COMMENT ON TABLE wide.t001 IS 'first of many';
 DO $$ BEGIN CREATE ROLE {READER_ROLE} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 GRANT USAGE ON SCHEMA shop, hr, analytics, public, wide TO {READER_ROLE};

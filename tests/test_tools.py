@@ -257,8 +257,8 @@ async def test_execute_sql_basic_with_params(config: ps.Config) -> None:
 
 async def test_params_of_every_json_kind(config: ps.Config) -> None:
     async with connect(config) as client:
-        result = await call(client, "execute_sql", sql="SELECT $1::int + 1, $2::numeric, $3::bool, $4::text IS NULL, $5",
-                            params=[41, 1.5, True, None, "plain"])  # fmt: skip
+        sql = "SELECT $1::int + 1, $2::numeric, $3::bool, $4::text IS NULL, $5"
+        result = await call(client, "execute_sql", sql=sql, params=[41, 1.5, True, None, "plain"])
     assert result.data["rows"] == [[42, "1.5", True, True, "plain"]]
 
 
