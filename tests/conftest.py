@@ -161,7 +161,7 @@ def fingerprint(url: str) -> tuple[Any, ...]:
             conn.execute(sql).fetchone()  # type: ignore[arg-type]
             for sql in (
                 "SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM public.victim",
-                "SELECT md5(string_agg(oid::text || relname || relkind, ',' ORDER BY oid)) FROM pg_class",
+                "SELECT md5(string_agg(oid::text || relname || relkind::text, ',' ORDER BY oid)) FROM pg_class",
                 "SELECT md5(string_agg(oid::text || proname, ',' ORDER BY oid)) FROM pg_proc",
                 "SELECT md5(string_agg(rolname || rolsuper::text, ',' ORDER BY rolname)) FROM pg_roles",
                 "SELECT last_value, is_called FROM public.counter_seq",
