@@ -588,6 +588,11 @@ JSON_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("json", "jso
 NATIVE_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("int2", "int4", "int8", "oid", "bool"))
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON, the one encoding of every result (no pretty-printing: it costs tokens)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def cut_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}…[+{len(text) - limit} chars]"
 
@@ -624,14 +629,20 @@ def cell_converter(oid: int, max_chars: int) -> Callable[[Any], Any] | None:
         return v if len(v) <= max_chars else cut_text(v, max_chars)
 
     if oid in JSON_OIDS:
-        return lambda v: v if v is None or len(v) > max_chars else json.loads(v) if isinstance(v, str) else text(v)
+
+        def json_value(v: Any) -> Any:
+            if not isinstance(v, str):
+                return text(v)
+            return cut_text(v, max_chars) if len(v) > max_chars else json.loads(v)
+
+        return json_value
     if oid in ARRAY_OIDS:
 
         def array(v: Any) -> Any:
             if v is None:
                 return None
             v = _plain(v)
-            encoded = json.dumps(v, ensure_ascii=False)
+            encoded = dumps(v)
             return v if len(encoded) <= max_chars else cut_text(encoded, max_chars)
 
         return array
@@ -854,18 +865,27 @@ class App:
     async def read(
         self, sql: str, params: Sequence[Any] | None = None, *, cursor: bool = False, fetch: int = 1
     ) -> RowSet:
-        """Run one read through the pipeline; a connection lost before an answer is retried once."""
+        """Run one read through the pipeline. Reads are safe to repeat, so a connection found dead is
+        replaced once: the pool first drops its other dead connections (after an outage, all are)."""
         for attempt in (1, 2):
             async with self.connection() as conn:
                 try:
                     return await run_cancellable(
                         conn, lambda: run_pipeline(conn, sql, params, self.limits, cursor=cursor, fetch=fetch)
                     )
-                except psycopg.OperationalError:
-                    if not conn.closed or attempt == 2:
+                except psycopg.OperationalError as exc:
+                    if not conn.closed:
                         raise
-                    log.warning("database connection lost; retrying once on a fresh connection")
-        raise AssertionError("unreachable")
+                    lost = exc
+            if attempt == 1 and self.pool is not None:
+                log.warning("database connection lost; retrying once on a fresh connection")
+                await self.pool.check()
+        assert self.config.conn is not None
+        raise ToolFailure(
+            f"lost the connection to the database at {describe_target(self.config.conn)} "
+            f"({connection_failure_reason(lost, self.config.conn)}); retry shortly",
+            kind="connection_lost",
+        )
 
     async def read_json(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """Run an introspection query that builds its whole answer as one JSON value."""
@@ -1332,10 +1352,6 @@ class Answer:
     text: str
     rows: int = 0
     truncated: bool = False
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def render_table(records: list[dict[str, Any]], keys: Sequence[str]) -> str:

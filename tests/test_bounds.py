@@ -1,0 +1,217 @@
+"""Everything bounded and cancellable: rows, bytes, cells, time, connections; outages and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from conftest import call, connect, ps
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+pytestmark = pytest.mark.anyio
+
+HUNDRED_MILLION = "SELECT g, md5(g::text) FROM (SELECT generate_series(1, 100000000) AS g) s"
+
+
+async def test_a_hundred_million_rows_cost_what_a_hundred_do(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_rows=100, statement_timeout_ms=20_000)
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql=HUNDRED_MILLION)
+    assert not result.is_error, result.text
+    assert result.data["row_count"] == 100 and result.data["truncated"] is True
+    assert "more rows exist: cut at max_rows=100" in result.data["note"]
+    assert "TRUNCATED" in result.text.splitlines()[-1]
+
+
+async def test_max_rows_argument_lowers_the_cap(config: ps.Config) -> None:
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT generate_series(1, 10)", max_rows=4)
+        exact = await call(client, "execute_sql", sql="SELECT generate_series(1, 4)", max_rows=4)
+    assert result.data["rows"] == [[1], [2], [3], [4]] and result.data["truncated"] is True
+    assert exact.data["truncated"] is False and exact.data["note"] is None
+
+
+async def test_response_bytes_are_capped_with_a_note(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_response_bytes=5_000)
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g")
+    assert result.data["truncated"] is True and 0 < result.data["row_count"] < 50
+    assert "response cut at 5000 bytes (MCP_MAX_RESPONSE_BYTES)" in result.data["note"]
+    assert len(result.text.encode()) <= 5_000
+
+
+async def test_long_cells_are_cut_with_a_marker(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_cell_chars=1_000)
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT body, doc, nums, raw FROM big_cells")
+    body, doc, nums, raw = result.data["rows"][0]
+    assert body == "x" * 1_000 + "…[+999000 chars]"
+    assert isinstance(doc, str) and doc.endswith(" chars]") and len(doc) < 1_100
+    assert isinstance(nums, str) and nums.startswith("[1,2,3,") and nums.endswith(" chars]")
+    assert raw == "\\x" + "ff" * 10  # short values pass untouched
+    assert len(result.text) < 6_000
+
+
+async def test_statement_timeout_says_which_limit_fired(database_url: str) -> None:
+    config = ps.Config(conn=database_url, statement_timeout_ms=200)
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="SELECT pg_sleep(5)")
+        after = await call(client, "execute_sql", sql="SELECT 1")
+    assert result.is_error and "ERROR 57014" in result.text
+    assert "statement_timeout (200 ms, POSTGRES_STATEMENT_TIMEOUT_MS)" in result.text
+    assert after.data["rows"] == [[1]]
+
+
+async def test_lock_timeout_says_which_limit_fired(database_url: str) -> None:
+    config = ps.Config(conn=database_url, lock_timeout_ms=200)
+    with psycopg.connect(database_url) as locker:
+        locker.execute("LOCK TABLE victim IN ACCESS EXCLUSIVE MODE")
+        async with connect(config) as client:
+            result = await call(client, "execute_sql", sql="SELECT * FROM victim")
+        locker.rollback()
+    assert "ERROR 55P03" in result.text and "lock_timeout (200 ms, POSTGRES_LOCK_TIMEOUT_MS)" in result.text
+
+
+def activity(url: str, application: str) -> list[tuple[Any, ...]]:
+    """Backends of one application_name (with a cursor, `query` shows the FETCH, not the agent's SQL)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s", [application]
+        ).fetchall()
+
+
+async def wait_for(predicate: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await anyio.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_cancelled_call_cancels_the_query_in_postgres(database_url: str, mode: str) -> None:
+    marker = f"cancel_me_{mode}"
+    config = ps.Config(conn=make_conninfo(database_url, application_name=marker), pool_min=1, pool_max=1)
+    async with connect(config, mode) as client:
+        async with anyio.create_task_group() as group:
+            scope = anyio.CancelScope()
+
+            async def slow_call() -> None:
+                with scope:
+                    await client.call_tool("execute_sql", {"sql": f"SELECT pg_sleep(30) AS {marker}"})
+
+            group.start_soon(slow_call)
+            assert await wait_for(lambda: any(s == "active" for _, s in activity(database_url, marker)))
+            scope.cancel()
+        assert await wait_for(lambda: not any(s == "active" for _, s in activity(database_url, marker)), 5)
+        # the single pooled connection is clean and usable
+        after = await call(client, "execute_sql", sql="SELECT 1, current_setting('transaction_read_only')")
+    assert after.data["rows"] == [[1, "on"]]
+
+
+async def test_waiting_for_a_connection_is_bounded(database_url: str) -> None:
+    config = ps.Config(conn=database_url, pool_min=1, pool_max=1, pool_timeout_s=1)
+    async with connect(config) as client:
+        results: list[Any] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: _collect(client, "SELECT pg_sleep(2.5)", results))
+            await anyio.sleep(0.3)
+            busy = await call(client, "execute_sql", sql="SELECT 1")
+    assert busy.is_error and "server busy: all 1 database connections stayed in use for 1 s" in busy.text
+    assert "MCP_POOL_MAX" in busy.text
+    assert not results[0].is_error
+
+
+async def _collect(client: Any, sql: str, into: list[Any]) -> None:
+    into.append(await call(client, "execute_sql", sql=sql))
+
+
+class TcpProxy:
+    """A TCP front for the test database that can be taken down and brought back: an outage on demand."""
+
+    def __init__(self, target: dict[str, Any]) -> None:
+        self.target = target
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in list(self.links):
+            writer.close()
+        await self.server.wait_closed()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = str(self.target.get("host") or "localhost"), int(self.target.get("port") or 5432)
+        if host.startswith("/"):
+            up_reader, up_writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        else:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        self.links |= {writer, up_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+@contextlib.asynccontextmanager
+async def proxied(database_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    target = conninfo_to_dict(database_url)
+    proxy = TcpProxy(target)
+    await proxy.start()
+    url = make_conninfo(database_url, host="127.0.0.1", port=str(proxy.port))
+    try:
+        yield proxy, url
+    finally:
+        with contextlib.suppress(Exception):
+            await proxy.stop()
+
+
+async def test_database_down_then_back(database_url: str) -> None:
+    async with proxied(database_url) as (proxy, url):
+        config = ps.Config(conn=url, pool_min=1, pool_max=2, pool_timeout_s=2)
+        async with connect(config) as client:
+            assert (await call(client, "execute_sql", sql="SELECT 1")).data["rows"] == [[1]]
+            await proxy.stop()
+            down = await call(client, "execute_sql", sql="SELECT 1")
+            listed = await call(client, "list_schemas")
+            assert down.is_error and f"cannot connect to the database at 127.0.0.1:{proxy.port}" in down.text
+            assert "recovers by itself" in down.text and listed.is_error
+            await proxy.start()
+            recovered = None
+            for _ in range(20):
+                recovered = await call(client, "execute_sql", sql="SELECT 2")
+                if not recovered.is_error:
+                    break
+                await anyio.sleep(0.5)
+            assert recovered is not None and recovered.data["rows"] == [[2]], recovered
+
+
+async def test_connection_lost_mid_session_is_retried_once(database_url: str) -> None:
+    """A pooled connection the network dropped is replaced transparently: reads are safe to retry."""
+    async with proxied(database_url) as (proxy, url):
+        config = ps.Config(conn=url, pool_min=1, pool_max=1)
+        async with connect(config) as client:
+            assert not (await call(client, "execute_sql", sql="SELECT 1")).is_error
+            for writer in list(proxy.links):  # cut live connections, keep accepting new ones
+                writer.close()
+            await anyio.sleep(0.1)
+            again = await call(client, "execute_sql", sql="SELECT 3")
+    assert again.data["rows"] == [[3]], again
