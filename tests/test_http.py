@@ -1,0 +1,205 @@
+"""Streamable HTTP through the real ASGI app and the real MCP client: auth, probes, host checks, both eras."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from conftest import ps
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+pytestmark = pytest.mark.anyio
+
+BASE = "http://127.0.0.1:8000"
+TOKEN = "test-token-7f3a"
+HANDSHAKE = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@contextlib.asynccontextmanager
+async def http_app(config: ps.Config, token: str | None = TOKEN) -> AsyncIterator[httpx2.AsyncClient]:
+    """The real Starlette app with its lifespan running, and an HTTP client wired to it in memory."""
+    app = ps.build_http_app(config)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with app.router.lifespan_context(app):
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url=BASE, headers=headers) as http:
+            yield http
+
+
+@contextlib.asynccontextmanager
+async def mcp_over_http(config: ps.Config, mode: str = "legacy", token: str | None = TOKEN) -> AsyncIterator[Client]:
+    async with (
+        http_app(config, token) as http,
+        Client(streamable_http_client(f"{BASE}/mcp", http_client=http), mode=mode) as client,  # type: ignore[arg-type]
+    ):
+        yield client
+
+
+def http_config(database_url: str, **overrides: Any) -> ps.Config:
+    return ps.Config(conn=database_url, transport="streamable-http", api_token=TOKEN, **overrides)
+
+
+@pytest.mark.parametrize("stateless", [False, True])
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_every_tool_over_http(database_url: str, stateless: bool, mode: str) -> None:
+    config = http_config(database_url, stateless=stateless)
+    async with mcp_over_http(config, mode) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        calls = {
+            "list_schemas": {},
+            "list_tables": {"schema": "shop"},
+            "describe_table": {"table": "shop.orders"},
+            "get_relationships": {"table": "shop.orders"},
+            "list_enums": {},
+            "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
+        }
+        results = {name: await client.call_tool(name, args) for name, args in calls.items()}
+    assert tools == set(calls)
+    assert not any(r.is_error for r in results.values())
+    assert results["execute_sql"].structured_content["rows"] == [[42]]  # type: ignore[index]
+
+
+async def test_missing_or_wrong_token_is_401(database_url: str) -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    async with http_app(http_config(database_url), token=None) as http:
+        missing = await http.post("/mcp", json=body, headers=HANDSHAKE)
+        wrong = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Authorization": "Bearer nope"})
+        health = await http.get("/health", headers={"Authorization": "Bearer nope"})
+    for response in (missing, wrong):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert health.status_code == 200  # a bad token never breaks the open routes
+
+
+async def test_token_verifier_never_raises() -> None:
+    verifier = ps.StaticTokenVerifier(TOKEN)
+    for token in ["", "ünïcødé", "\x00" * 5, TOKEN[:-1], TOKEN + "x", "a" * 100_000]:
+        assert await verifier.verify_token(token) is None
+    accepted = await verifier.verify_token(TOKEN)
+    assert accepted is not None and accepted.client_id == "static-token"
+
+
+async def test_health_and_ready(database_url: str, reader_url: str) -> None:
+    async with http_app(http_config(database_url), token=None) as http:
+        health = await http.get("/health")
+        ready = await http.get("/ready")
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["read_only_role"] is False and "role is a superuser" in ready.json()["warnings"]
+    async with http_app(http_config(reader_url), token=None) as http:
+        reader = (await http.get("/ready")).json()
+    assert reader["read_only_role"] is True and reader["warnings"] == []
+
+
+async def test_ready_is_503_without_a_database() -> None:
+    config = ps.Config(conn="postgresql://nobody@127.0.0.1:1/none", transport="streamable-http", pool_timeout_s=1)
+    async with http_app(config, token=None) as http:
+        ready = await http.get("/ready")
+        health = await http.get("/health")
+    assert ready.status_code == 503 and "cannot connect" in ready.json()["reason"]
+    assert health.status_code == 200
+
+
+async def test_dns_rebinding_guard(database_url: str) -> None:
+    config = http_config(database_url, public_url="https://mcp.example.com")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    async with http_app(config) as http:
+        evil = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Host": "evil.example"})
+        public = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Host": "mcp.example.com"})
+        local = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Host": "localhost:8000"})
+    assert evil.status_code == 421
+    assert public.status_code == 200 and local.status_code == 200
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"])
+async def test_raw_handshake_of_each_protocol_revision(database_url: str, version: str) -> None:
+    """Clients of every 2024-2025 revision initialize and call a tool (stateless JSON keeps it simple)."""
+    config = http_config(database_url, stateless=True)
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}  # fmt: skip
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "execute_sql", "arguments": {"sql": "SELECT 'ok' AS answer"}}}  # fmt: skip
+    async with http_app(config) as http:
+        started = await http.post("/mcp", json=init, headers=HANDSHAKE)
+        headers = {**HANDSHAKE, "MCP-Protocol-Version": version}
+        result = await http.post("/mcp", json=call, headers=headers)
+    assert started.status_code == 200 and started.json()["result"]["protocolVersion"] == version
+    payload = result.json()["result"]
+    assert payload["structuredContent"]["rows"] == [["ok"]]
+    assert payload["content"][0]["text"].startswith("answer (text)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def uvicorn_server(config: ps.Config) -> Iterator[str]:
+    """The real server on a real socket, in a thread (for what in-memory transports cannot show)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(ps.build_http_app(config), host=config.host, port=config.port,
+                                           log_level="warning", lifespan="on"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://{config.host}:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+async def test_closed_http_response_cancels_the_query(database_url: str) -> None:
+    """2026-07-28 clients cancel by closing the response: the query must stop inside Postgres too."""
+    from psycopg.conninfo import make_conninfo
+    from test_bounds import activity, wait_for
+
+    marker = "http_cancel_me"
+    url = make_conninfo(database_url, application_name=marker)
+    config = http_config(url, port=free_port(), pool_min=1, pool_max=1)
+    with uvicorn_server(config) as base:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http), mode="auto") as client:
+            async with anyio.create_task_group() as group:
+                scope = anyio.CancelScope()
+
+                async def slow() -> None:
+                    with scope:
+                        await client.call_tool("execute_sql", {"sql": "SELECT pg_sleep(30)"})
+
+                group.start_soon(slow)
+                assert await wait_for(lambda: any(s == "active" for _, s in activity(database_url, marker)))
+                scope.cancel()
+            stopped = await wait_for(lambda: not any(s == "active" for _, s in activity(database_url, marker)), 5)
+            after = await client.call_tool("execute_sql", {"sql": "SELECT 1"})
+    assert stopped and not after.is_error
+
+
+def test_serve_over_a_real_socket_and_log_one_line_per_call(database_url: str) -> None:
+    """End to end: uvicorn + bearer token + a raw JSON-RPC exchange over TCP."""
+    import httpx
+
+    config = http_config(database_url, port=free_port(), stateless=True)
+    with uvicorn_server(config) as base:
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}  # fmt: skip
+        headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}"}
+        started = httpx.post(f"{base}/mcp", json=init, headers=headers)
+        unauthorized = httpx.post(f"{base}/mcp", json=init, headers=HANDSHAKE)
+    assert started.status_code == 200 and json.loads(started.text)["result"]["serverInfo"]["name"] == ps.SERVER_NAME
+    assert unauthorized.status_code == 401

@@ -1,0 +1,80 @@
+"""The server as a user runs it: a subprocess over stdio, --check, --require-readonly-role, --demo."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import ROOT
+from mcp import Client, StdioServerParameters
+from test_config import run_server
+
+pytestmark = pytest.mark.anyio
+
+
+def stdio(*args: str, **env: str) -> Client:
+    params = StdioServerParameters(command=sys.executable, args=[str(ROOT / "postgres_server.py"), *args],
+                                   cwd=str(ROOT), env=env)  # fmt: skip
+    return Client(params, mode="legacy", read_timeout_seconds=60)  # type: ignore[arg-type]
+
+
+async def test_stdio_server_serves_every_tool(database_url: str) -> None:
+    async with stdio(DATABASE_URL=database_url) as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
+        refused = await client.call_tool("execute_sql", {"sql": "DROP TABLE shop.orders"})
+    assert tools == {"list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql"}
+    assert result.structured_content == {**result.structured_content, "rows": [[2000]]}  # type: ignore[dict-item]
+    assert refused.is_error and "DROP refused" in refused.content[0].text  # type: ignore[union-attr]
+
+
+async def test_stdio_without_a_database_starts_and_explains() -> None:
+    async with stdio() as client:
+        result = await client.call_tool("list_schemas", {})
+    assert result.is_error and "no database is configured" in result.content[0].text  # type: ignore[union-attr]
+
+
+def test_check_reports_posture_and_runs_every_tool(database_url: str, reader_url: str) -> None:
+    superuser = run_server("--check", env={"DATABASE_URL": database_url})
+    assert superuser.returncode == 0, superuser.stdout + superuser.stderr
+    assert "role posture: NOT read-only" in superuser.stdout and "role is a superuser" in superuser.stdout
+    for tool in ("list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql"):
+        assert f"ok   {tool}(" in superuser.stdout
+    assert superuser.stdout.strip().endswith("check passed")
+    reader = run_server("--check", "--conn", reader_url)
+    assert reader.returncode == 0 and "role posture: read-only role" in reader.stdout
+
+
+def test_check_fails_clearly_without_a_database() -> None:
+    finished = run_server("--check", "--conn", "postgresql://nobody@127.0.0.1:1/none", "--pool-timeout", "1")
+    assert finished.returncode == 1
+    assert "check failed: cannot connect to the database at 127.0.0.1:1" in finished.stdout
+
+
+def test_require_readonly_role_refuses_a_superuser(database_url: str) -> None:
+    finished = run_server("--require-readonly-role", env={"DATABASE_URL": database_url})
+    assert finished.returncode == 2
+    lines = finished.stderr.strip().splitlines()
+    assert lines[-1].startswith("postgres_server: --require-readonly-role: user ")
+    assert "role is a superuser" in lines[-1]
+
+
+async def test_require_readonly_role_accepts_a_reader(reader_url: str) -> None:
+    async with stdio("--require-readonly-role", DATABASE_URL=reader_url) as client:
+        result = await client.call_tool("execute_sql", {"sql": "SELECT current_user"})
+    assert result.structured_content["rows"] == [["mcp_test_reader"]]  # type: ignore[index]
+
+
+@pytest.mark.slow
+async def test_demo_serves_a_seeded_database() -> None:
+    """The README's first command: an embedded, seeded PostgreSQL behind a SELECT-only role."""
+    async with stdio("--demo") as client:
+        schemas = await client.call_tool("list_schemas", {})
+        join = await client.call_tool("execute_sql", {"sql": (
+            "SELECT c.country, count(*) FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id "
+            "GROUP BY 1 ORDER BY 1")})  # fmt: skip
+        who = await client.call_tool("execute_sql", {"sql": "SELECT current_user"})
+    names = {s["name"] for s in schemas.structured_content["schemas"]}  # type: ignore[index]
+    assert {"shop", "hr", "analytics"} <= names
+    assert len(join.structured_content["rows"]) == 5  # type: ignore[index]
+    assert who.structured_content["rows"] == [["mcp_reader"]]  # type: ignore[index]
