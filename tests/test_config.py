@@ -84,10 +84,9 @@ def test_remote_bind_needs_auth_or_an_explicit_flag() -> None:
 
 
 def run_server(*argv: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "postgres_server.py"), *argv],
-        capture_output=True, text=True, timeout=timeout, env={"PATH": "/usr/bin:/bin", **(env or {})}, cwd=ROOT,
-    )  # fmt: skip
+    command = [sys.executable, str(ROOT / "postgres_server.py"), *argv]
+    environment = {"PATH": "/usr/bin:/bin", **(env or {})}
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 @pytest.mark.parametrize(

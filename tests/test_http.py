@@ -24,6 +24,12 @@ TOKEN = "test-token-7f3a"
 HANDSHAKE = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
+def initialize(version: str = "2025-06-18") -> dict[str, Any]:
+    client = {"name": "raw", "version": "1"}
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": client}
+    return {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+
+
 @contextlib.asynccontextmanager
 async def http_app(config: ps.Config, token: str | None = TOKEN) -> AsyncIterator[httpx2.AsyncClient]:
     """The real Starlette app with its lifespan running, and an HTTP client wired to it in memory."""
@@ -111,8 +117,7 @@ async def test_ready_is_503_without_a_database() -> None:
 
 async def test_dns_rebinding_guard(database_url: str) -> None:
     config = http_config(database_url, public_url="https://mcp.example.com")
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    body = initialize()
     async with http_app(config) as http:
         evil = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Host": "evil.example"})
         public = await http.post("/mcp", json=body, headers={**HANDSHAKE, "Host": "mcp.example.com"})
@@ -125,8 +130,7 @@ async def test_dns_rebinding_guard(database_url: str) -> None:
 async def test_raw_handshake_of_each_protocol_revision(database_url: str, version: str) -> None:
     """Clients of every 2024-2025 revision initialize and call a tool (stateless JSON keeps it simple)."""
     config = http_config(database_url, stateless=True)
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}  # fmt: skip
+    init = initialize(version)
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
             "params": {"name": "execute_sql", "arguments": {"sql": "SELECT 'ok' AS answer"}}}  # fmt: skip
     async with http_app(config) as http:
@@ -196,8 +200,7 @@ def test_serve_over_a_real_socket_and_log_one_line_per_call(database_url: str) -
 
     config = http_config(database_url, port=free_port(), stateless=True)
     with uvicorn_server(config) as base:
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}  # fmt: skip
+        init = initialize()
         headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}"}
         started = httpx.post(f"{base}/mcp", json=init, headers=headers)
         unauthorized = httpx.post(f"{base}/mcp", json=init, headers=HANDSHAKE)
