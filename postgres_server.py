@@ -173,6 +173,14 @@ WRITE_MODE_SETTINGS = ("POSTGRES_READONLY", "POSTGRES_READ_ONLY", "MCP_READ_ONLY
 WRITE_MODE_ENABLERS = ("POSTGRES_ALLOW_WRITES", "MCP_ALLOW_WRITES", "ALLOW_WRITES", "POSTGRES_READ_WRITE")
 
 
+# Settings of features this version does not have yet. Ignoring them would let an operator believe
+# that permissions or OAuth are enforced when they are not: refuse instead.
+NOT_YET_SUPPORTED = (
+    "MCP_PERMISSIONS_FILE", "MCP_AUTH_ISSUER", "MCP_AUTH_JWKS_URL", "MCP_AUTH_AUDIENCE", "MCP_AUTH_CLIENT_ID",
+    "MCP_AUTH_CLIENT_SECRET", "MCP_OAUTH_REDIRECT_ALLOWLIST", "MCP_OAUTH_STATE_SECRET",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Config:
     conn: str | None = None
@@ -259,6 +267,10 @@ def refuse_write_mode(env: dict[str, str] | os._Environ[str]) -> None:
                 f"{name}={env[name]} is refused: this server is read-only by construction and "
                 "has no write mode; remove the setting"
             )
+    for name in NOT_YET_SUPPORTED:
+        if env.get(name):
+            raise ConfigError(f"{name} is not supported by this version (OAuth and per-user permissions are not "
+                              "built yet); unset it, and use MCP_API_TOKEN to protect HTTP")  # fmt: skip
     for name in WRITE_MODE_ENABLERS:
         if name in env and _parse_bool_lenient(env[name], default=True):
             raise ConfigError(
