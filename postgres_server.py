@@ -41,6 +41,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
+from typing_extensions import TypeAliasType
 
 log = logging.getLogger("postgres_mcp")
 
@@ -1234,12 +1235,16 @@ class ColumnInfo(BaseModel):
     type: str = Field(description="Postgres type, e.g. int4, numeric(10,2), timestamptz, shop.order_status")
 
 
+# A result cell: any JSON value (arrays and json/jsonb keep their structure), spelled out for the schema.
+Json = TypeAliasType("Json", "str | int | float | bool | list[Json] | dict[str, Json] | None")  # type: ignore[misc]
+
+
 class QueryResult(BaseModel):
     columns: list[ColumnInfo]
-    rows: list[list[Any]] = Field(
+    rows: list[list[Json]] = Field(
         description="Rows as arrays in column order. numeric, money, dates, uuid, inet, ranges and other types "
         "are exact strings as Postgres prints them (timestamps ISO 8601, intervals ISO 8601 durations); "
-        "bytea is a '\\\\x' hex string; json/jsonb and arrays are JSON; float NaN/Infinity are strings; "
+        "bytea is a '\\x' hex string; json/jsonb and arrays are JSON; float NaN/Infinity are strings; "
         "values longer than the cell limit end with '…[+N chars]'."
     )
     row_count: int = Field(description="rows returned here")
