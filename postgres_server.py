@@ -241,7 +241,7 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     """CLI flag > environment variable > default. Raises ConfigError with one line naming the setting."""
     env = os.environ if environ is None else environ
     args = vars(build_arg_parser().parse_args(argv))
-    refuse_write_mode(env)
+    refuse_unsafe_settings(env)
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         source, raw = setting.flag, args.get(setting.key)
@@ -261,23 +261,18 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     return config
 
 
-def refuse_write_mode(env: dict[str, str] | os._Environ[str]) -> None:
-    for name in WRITE_MODE_SETTINGS:
-        if name in env and not _parse_bool_lenient(env[name], default=True):
-            raise ConfigError(
-                f"{name}={env[name]} is refused: this server is read-only by construction and "
-                "has no write mode; remove the setting"
-            )
-    for name in NOT_YET_SUPPORTED:
-        if env.get(name):
+def refuse_unsafe_settings(env: dict[str, str] | os._Environ[str]) -> None:
+    """Settings that try to switch writes on, or that belong to features not built yet, stop the start-up."""
+    for name, value in env.items():
+        wants_writes = (name in WRITE_MODE_SETTINGS and not _parse_bool_lenient(value, default=True)) or (
+            name in WRITE_MODE_ENABLERS and _parse_bool_lenient(value, default=True)
+        )
+        if wants_writes:
+            raise ConfigError(f"{name}={value} is refused: this server is read-only by construction and has no "
+                              "write mode; remove the setting")  # fmt: skip
+        if name in NOT_YET_SUPPORTED and value:
             raise ConfigError(f"{name} is not supported by this version (OAuth and per-user permissions are not "
                               "built yet); unset it, and use MCP_API_TOKEN to protect HTTP")  # fmt: skip
-    for name in WRITE_MODE_ENABLERS:
-        if name in env and _parse_bool_lenient(env[name], default=True):
-            raise ConfigError(
-                f"{name}={env[name]} is refused: this server is read-only by construction and "
-                "has no write mode; remove the setting"
-            )
 
 
 def _parse_bool_lenient(value: str, default: bool) -> bool:
@@ -288,8 +283,8 @@ def _parse_bool_lenient(value: str, default: bool) -> bool:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
