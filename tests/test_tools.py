@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import call, connect, ps
+from conftest import Called, call, connect, ps
 
 pytestmark = pytest.mark.anyio
 
@@ -130,11 +130,13 @@ async def test_describe_table_gives_everything_for_a_join(config: ps.Config) -> 
     assert "  shop.shipments(order_id, line_no) → (order_id, line_no) [shipments_order_id_line_no_fkey]" in result.text
 
 
-async def test_describe_table_columns_details(config: ps.Config) -> None:
+async def describe(config: ps.Config, *tables: str) -> list[Called]:
     async with connect(config) as client:
-        orders = await call(client, "describe_table", table="shop.orders")
-        products = await call(client, "describe_table", table="shop.products")
-        customers = await call(client, "describe_table", table="shop.customers")
+        return [await call(client, "describe_table", table=table) for table in tables]
+
+
+async def test_describe_table_columns_details(config: ps.Config) -> None:
+    orders, products, customers = await describe(config, "shop.orders", "shop.products", "shop.customers")
     cols = {c["name"]: c for c in orders.data["columns"]}
     assert cols["id"]["identity"] == "always"
     assert cols["status"]["enum_values"] == ["pending", "paid", "shipped", "delivered", "cancelled"]
@@ -154,11 +156,9 @@ async def test_describe_table_columns_details(config: ps.Config) -> None:
 
 
 async def test_describe_views_partitions_and_cross_schema(config: ps.Config) -> None:
-    async with connect(config) as client:
-        view = await call(client, "describe_table", table="analytics.daily_sales")
-        matview = await call(client, "describe_table", table="analytics.customer_value")
-        events = await call(client, "describe_table", table="analytics.events")
-        partition = await call(client, "describe_table", table="analytics.events_2025")
+    view, matview, events, partition = await describe(
+        config, "analytics.daily_sales", "analytics.customer_value", "analytics.events", "analytics.events_2025"
+    )
     assert view.data["kind"] == "view" and "FROM shop.orders" in view.data["view_definition"]
     assert view.data["comment"] == "revenue per day, excluding cancelled orders"
     assert matview.data["kind"] == "materialized view" and "LEFT JOIN" in matview.data["view_definition"]
