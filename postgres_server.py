@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
+import orjson
 import psycopg
 import psycopg.adapt
 import psycopg.errors
@@ -458,7 +460,7 @@ def gate(sql: str) -> GatedStatement:
     from pglast.parser import ParseError, parse_sql_json  # imported on first use: keeps start-up fast
 
     try:
-        parsed = json.loads(parse_sql_json(sql))
+        parsed = loads(parse_sql_json(sql))
     except ParseError as exc:
         position = exc.args[1] + 1 if len(exc.args) > 1 else None  # args[1]: 0-based character offset
         raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, position)) from None
@@ -597,9 +599,32 @@ JSON_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("json", "jso
 NATIVE_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("int2", "int4", "int8", "oid", "bool"))
 
 
+def _escape_bytes(value: Any) -> str:
+    """The encoders' fallback: bytes (text from a SQL_ASCII database) are escaped, never a crash."""
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_exact_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_escape_bytes).encode
+_long_integer = re.compile(r"\d{19}")
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON, the one encoding of every result (no pretty-printing: it costs tokens)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, the one encoding of every result (pretty-printing costs tokens).
+
+    orjson is ~10x faster than the json module on result rows (0.3 ms against 3.7 ms for 1,000 wide rows);
+    integers beyond 64 bits (exact numbers inside jsonb) fall back to the json module.
+    """
+    try:
+        return orjson.dumps(value, default=_escape_bytes).decode()
+    except orjson.JSONEncodeError:
+        return _exact_dumps(value)
+
+
+def loads(text: str) -> Any:
+    """Parse JSON exactly: orjson would turn integers beyond 64 bits into floats, so those use the json module."""
+    return json.loads(text) if _long_integer.search(text) else orjson.loads(text)
 
 
 def cut_text(text: str, limit: int) -> str:
@@ -623,39 +648,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def cell_converter(oid: int, max_chars: int) -> Callable[[Any], Any] | None:
-    """The one conversion a column's values need to become JSON-safe and bounded (None: none needed)."""
-    if oid in NATIVE_OIDS:
-        return None
+def cell_converter(oid: int, max_chars: int, text_as_bytes: bool) -> Callable[[Any], Any] | None:
+    """The conversion a column's values need to be JSON-safe (None: none). Long cells are cut per row."""
     if oid in FLOAT_OIDS:
         return lambda v: v if v is None else _finite(v)
+    if oid in JSON_OIDS:  # parsed only when short enough to keep
+        return lambda v: v if v is None or len(v) > max_chars or not isinstance(v, str) else loads(v)
+    info = ADAPTERS.types.get(oid)
+    if oid in ARRAY_OIDS and (text_as_bytes or (info is not None and info.name in ("float4", "float8"))):
+        return lambda v: v if v is None else _plain(v)
+    if text_as_bytes and oid not in NATIVE_OIDS:
+        return lambda v: v if v is None or isinstance(v, str) else bytes(v).decode("utf-8", "backslashreplace")
+    return None
 
-    def text(v: Any) -> Any:
-        if v is None:
-            return None
-        if not isinstance(v, str):  # bytes from a SQL_ASCII database: never crash on non-UTF-8
-            v = bytes(v).decode("utf-8", "backslashreplace")
-        return v if len(v) <= max_chars else cut_text(v, max_chars)
 
-    if oid in JSON_OIDS:
-
-        def json_value(v: Any) -> Any:
-            if not isinstance(v, str):
-                return text(v)
-            return cut_text(v, max_chars) if len(v) > max_chars else json.loads(v)
-
-        return json_value
-    if oid in ARRAY_OIDS:
-
-        def array(v: Any) -> Any:
-            if v is None:
-                return None
-            v = _plain(v)
-            encoded = dumps(v)
-            return v if len(encoded) <= max_chars else cut_text(encoded, max_chars)
-
-        return array
-    return text
+def cut_cell(value: Any, limit: int) -> Any:
+    """A value longer than `limit` characters (as text, or as JSON for arrays and objects), cut with a marker."""
+    if isinstance(value, str):
+        return cut_text(value, limit)
+    if isinstance(value, list | dict):
+        encoded = dumps(value)
+        return value if len(encoded) <= limit else cut_text(encoded, limit)
+    return value
 
 
 def encode_param(value: Any) -> bytes | None:
@@ -696,6 +710,7 @@ class RowSet:
     columns: list[ResultColumn]
     rows: list[tuple[Any, ...]]
     more: bool
+    text_as_bytes: bool = False  # a SQL_ASCII database: text arrives as undecoded bytes
 
 
 @dataclass
@@ -752,16 +767,37 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
     libpq directly, because psycopg's pipeline API spends ~0.25 ms of Python on these few commands (measured:
     0.41 ms for a whole read of SELECT 1, against 0.16 ms here and 0.14 ms for a bare SELECT 1).
     A failed command makes Postgres skip the rest up to the Sync (their results are PIPELINE_ABORTED).
+
+    If the call is cancelled meanwhile, the query is cancelled inside Postgres too (dropping the socket
+    would leave it running there), the remaining results are drained and the connection is reset.
     """
     pg = conn.pgconn
-    loop = asyncio.get_running_loop()
     pg.enter_pipeline_mode()
     for sql, params in commands:
         pg.send_query_params(sql, params)
     pg.pipeline_sync()
+    results: list[Any] = []
+    try:
+        await _collect(conn, results)
+    except asyncio.CancelledError:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10), contextlib.suppress(Exception):
+            await conn.cancel_safe(timeout=5)
+            await _collect(conn, results)
+            await recover(conn)
+        if (
+            conn.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+            or conn.info.transaction_status != TransactionStatus.IDLE
+        ):
+            await conn.close()
+        raise
+    return results
+
+
+async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any]) -> None:
+    """Flush what is queued, then read results up to the pipeline's Sync and leave pipeline mode."""
+    pg, loop = conn.pgconn, asyncio.get_running_loop()
     while pg.flush():  # more to send than the socket took
         await _socket_ready(loop.add_writer, loop.remove_writer, pg.socket)
-    results = []
     while True:
         while pg.is_busy():
             await _socket_ready(loop.add_reader, loop.remove_reader, pg.socket)
@@ -777,7 +813,6 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
             raise psycopg.errors.FeatureNotSupported("COPY cannot run on this server")
         results.append(result)
     pg.exit_pipeline_mode()
-    return results
 
 
 async def run_read(
@@ -818,7 +853,7 @@ async def run_read(
     transformer.set_pgresult(data)
     rows = transformer.load_rows(0, min(data.ntuples, fetch + 1), tuple)
     columns = [ResultColumn(data.fname(i).decode(), data.ftype(i), data.fmod(i)) for i in range(data.nfields)]
-    return RowSet(columns=columns, rows=rows[:fetch], more=len(rows) > fetch)
+    return RowSet(columns, rows[:fetch], len(rows) > fetch, text_as_bytes=conn.info.encoding == "ascii")
 
 
 async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -839,25 +874,6 @@ async def check_hygiene(conn: psycopg.AsyncConnection[Any], result: Any) -> None
     if not clean or conn.info.transaction_status != TransactionStatus.IDLE:
         log.warning("connection left in an unexpected state; discarding it")
         await conn.close()
-
-
-async def run_cancellable(conn: psycopg.AsyncConnection[Any], work: Callable[[], Awaitable[RowSet]]) -> RowSet:
-    """Run `work` so that cancelling the call also cancels the query inside Postgres.
-
-    Cancelling the awaiting task alone would drop the socket and leave the query running on the server;
-    so the work runs in its own task, and on cancellation a protocol-level cancel request stops it in
-    Postgres, after which the work's own error path leaves the connection clean.
-    """
-    task = asyncio.ensure_future(work())
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(Exception):
-                await conn.cancel_safe(timeout=5)
-            with contextlib.suppress(Exception):
-                await task
-        raise
 
 
 def describe_target(conninfo: str) -> str:
@@ -936,9 +952,7 @@ class App:
         for attempt in (1, 2):
             async with self.connection() as conn:
                 try:
-                    return await run_cancellable(
-                        conn, lambda: run_read(conn, sql, encoded, self.limits, cursor=cursor, fetch=fetch)
-                    )
+                    return await run_read(conn, sql, encoded, self.limits, cursor=cursor, fetch=fetch)
                 except psycopg.OperationalError as exc:
                     if not conn.closed:
                         raise
@@ -957,7 +971,7 @@ class App:
         """Run an introspection query that builds its whole answer as one JSON value."""
         rowset = await self.read(sql, params)
         raw = rowset.rows[0][0] if rowset.rows else None
-        return json.loads(raw) if isinstance(raw, str) else raw
+        return loads(raw) if isinstance(raw, str) else raw
 
     async def column_types(self, columns: list[ResultColumn]) -> list[str]:
         """Type names for result columns: built-ins from psycopg, the database's own looked up once and cached."""
@@ -1646,16 +1660,25 @@ async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_r
         raise ToolFailure(pg_error_message(exc, sql, shift, config), kind=exc.sqlstate or "database") from None
     columns = [{"name": c.name, "type": t} for c, t in zip(rowset.columns, types, strict=True)]
     header = " | ".join(f"{c['name']} ({c['type']})" for c in columns)
-    converters = [(i, f) for i, c in enumerate(rowset.columns) if (f := cell_converter(c.oid, config.max_cell_chars))]
+    converters = [
+        (i, f)
+        for i, c in enumerate(rowset.columns)
+        if (f := cell_converter(c.oid, config.max_cell_chars, rowset.text_as_bytes))
+    ]
     budget = config.max_response_bytes - len(header) - 400  # room for the footer note
-    rows: list[list[Any]] = []
+    rows: list[Any] = []
     lines = [header]
     cut_by_size = False
     for raw in rowset.rows:
-        row = list(raw)
-        for index, convert in converters:
-            row[index] = convert(row[index])
+        row: Any = raw
+        if converters:
+            row = list(raw)
+            for index, convert in converters:
+                row[index] = convert(row[index])
         line = dumps(row)
+        if len(line) > config.max_cell_chars:  # only a row longer than the cell limit can hold a longer cell
+            row = [cut_cell(value, config.max_cell_chars) for value in row]
+            line = dumps(row)
         budget -= len(line) + 1 if line.isascii() else len(line.encode()) + 1
         if budget < 0:
             cut_by_size = True
@@ -1895,6 +1918,20 @@ async def report_posture(app: App) -> None:
         )
 
 
+def published_tool(fn: Callable[..., Any]) -> Any:
+    """A tool with its annotations and output schema, whose results the SDK does not validate again.
+
+    The schema stays published and every client may check results against it (the test suite's client
+    does, on every call); the SDK's own re-validation cost 8.5 ms on 1,000 wide rows, more than the query.
+    """
+    from mcp.server.mcpserver.tools import Tool
+
+    title = fn.__name__.replace("_", " ").capitalize().replace("sql", "SQL")
+    tool = Tool.from_function(fn, annotations=READ_ONLY.model_copy(update={"title": title}))
+    tool.fn_metadata.output_model = None
+    return tool
+
+
 def build_server(config: Config) -> MCPServer[App]:
     """The MCP server: six read-only tools, lifespan-owned pool, optional static bearer token, probes."""
     from starlette.requests import Request
@@ -1917,11 +1954,9 @@ def build_server(config: Config) -> MCPServer[App]:
         version=SERVER_VERSION,
         lifespan=make_lifespan(config, holder),
         log_level=config.log_level,  # type: ignore[arg-type]
+        tools=[published_tool(tool) for tool in TOOLS],
         **auth,
     )
-    for tool in TOOLS:
-        title = tool.__name__.replace("_", " ").capitalize().replace("sql", "SQL")
-        server.add_tool(tool, annotations=READ_ONLY.model_copy(update={"title": title}))
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -298,6 +298,14 @@ async def test_every_type_is_json_safe(config: ps.Config) -> None:
         json.loads(line)
 
 
+async def test_json_numbers_stay_exact(config: ps.Config) -> None:
+    async with connect(config) as client:
+        sql = """SELECT '{"big": 123456789012345678901234567890, "small": 1.5}'::jsonb AS j"""
+        result = await call(client, "execute_sql", sql=sql)
+    assert result.data["rows"] == [[{"big": 123456789012345678901234567890, "small": 1.5}]]
+    assert '"big":123456789012345678901234567890' in result.text
+
+
 async def test_non_utf8_bytes_never_crash(admin_url: str) -> None:
     """A SQL_ASCII database may hold any bytes in text: they come back escaped, not as a crash."""
     import psycopg

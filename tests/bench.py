@@ -1,0 +1,483 @@
+"""Benchmark: this server against the in-process psycopg floor (and optionally the archived Node reference).
+
+    python tests/bench.py                      # embedded PostgreSQL, stdio + HTTP, Markdown table + JSON
+    python tests/bench.py --url postgresql://… # a given server (superuser; creates database mcp_bench)
+    python tests/bench.py --reference          # also @modelcontextprotocol/server-postgres 0.6.2 (npm)
+
+Every figure is measured in one run, the workloads interleaved round by round, and reported as a ratio to
+the floor: the same query run in this process with psycopg on an open connection. Servers are driven by a
+minimal raw JSON-RPC client (newline-delimited over stdio, keep-alive POSTs over HTTP), so the figures are
+the servers' costs, not a client library's. Not part of the test suite: timing belongs here, not in asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import postgres_server as ps  # noqa: E402
+
+BENCH_DB = "mcp_bench"
+WIDE_ROWS = 1_000_000
+REFERENCE_PACKAGE = "@modelcontextprotocol/server-postgres@0.6.2"
+
+# ≈200 tables in 3 schemas (100 in bench_a: the list_tables workload), keys, indexes, comments, enums, views,
+# and one wide table of a million rows of mixed types.
+SCHEMA_SQL = f"""
+CREATE SCHEMA bench_a; CREATE SCHEMA bench_b; CREATE SCHEMA bench_c;
+CREATE TYPE bench_a.status AS ENUM ('new', 'active', 'suspended', 'closed');
+CREATE TYPE bench_b.kind AS ENUM ('alpha', 'beta', 'gamma');
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    EXECUTE format('CREATE TABLE bench_a.t%1$s (id int PRIMARY KEY, region int NOT NULL, parent_id int %2$s,
+                    status bench_a.status NOT NULL DEFAULT ''new'', label text, created_at timestamptz DEFAULT now(),
+                    UNIQUE (id, region))',
+                   lpad(i::text, 3, '0'),
+                   CASE WHEN i > 1
+                        THEN format('REFERENCES bench_a.t%s(id) ON DELETE CASCADE', lpad((i - 1)::text, 3, '0'))
+                        ELSE '' END);
+    EXECUTE format('COMMENT ON TABLE bench_a.t%s IS %L', lpad(i::text, 3, '0'), 'table number ' || i);
+    EXECUTE format('CREATE INDEX ON bench_a.t%s (region, created_at)', lpad(i::text, 3, '0'));
+  END LOOP;
+  FOR i IN 1..60 LOOP
+    EXECUTE format('CREATE TABLE bench_b.u%1$s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    a_id int NOT NULL, a_region int NOT NULL, kind bench_b.kind,
+                    amount numeric(12,2) CHECK (amount >= 0),
+                    FOREIGN KEY (a_id, a_region) REFERENCES bench_a.t%2$s (id, region))',
+                   lpad(i::text, 3, '0'), lpad((1 + i % 100)::text, 3, '0'));
+  END LOOP;
+  FOR i IN 1..40 LOOP
+    EXECUTE format('CREATE TABLE bench_c.v%1$s (id int PRIMARY KEY, b_id bigint REFERENCES bench_b.u%2$s(id),
+                    note text)', lpad(i::text, 3, '0'), lpad((1 + i % 60)::text, 3, '0'));
+    EXECUTE format('CREATE VIEW bench_c.view%1$s AS SELECT id, note FROM bench_c.v%1$s', lpad(i::text, 3, '0'));
+  END LOOP;
+END $$;
+ALTER TABLE bench_a.t050 ADD COLUMN b_id bigint REFERENCES bench_b.u001(id);
+CREATE TABLE bench_a.wide (
+    id bigint PRIMARY KEY, uid uuid NOT NULL, created_at timestamptz NOT NULL, amount numeric(14,4),
+    ratio double precision, status bench_a.status, tags text[], ip inet, payload jsonb, note text,
+    flag boolean, day date, qty int, code varchar(16), span interval, scores int[]
+);
+COMMENT ON TABLE bench_a.wide IS 'a million rows of mixed types';
+INSERT INTO bench_a.wide
+SELECT g, md5(g::text)::uuid, timestamptz '2024-01-01' + g * interval '17 seconds', (g % 100000) / 7.0,
+       CASE WHEN g % 1000 = 0 THEN 'NaN'::float8 ELSE g / 3.0 END, (enum_range(NULL::bench_a.status))[1 + g % 4],
+       ARRAY['t' || g % 10, 't' || g % 7], ('10.' || g % 256 || '.' || g % 250 || '.1')::inet,
+       jsonb_build_object('k', g % 97, 'name', 'item ' || g, 'nested', jsonb_build_object('x', g % 5)),
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'note for row ' || g END, g % 2 = 0, date '2020-01-01' + g % 2000,
+       g % 500, 'C-' || g % 100000, (g % 3600) * interval '1 second', ARRAY[g % 10, g % 100]
+FROM generate_series(1, {WIDE_ROWS}) g;
+ANALYZE;
+"""
+
+WORKLOADS = {
+    "select_1": ("execute_sql", {"sql": "SELECT 1"}, "SELECT 1"),
+    "wide_1000": (
+        "execute_sql",
+        {"sql": "SELECT * FROM bench_a.wide ORDER BY id LIMIT 1000", "max_rows": 1000},
+        "SELECT * FROM bench_a.wide ORDER BY id LIMIT 1000",
+    ),
+    "list_tables_100": ("list_tables", {"schema": "bench_a"}, None),
+    "describe_table": ("describe_table", {"table": "bench_a.t050"}, None),
+}
+
+
+def build_database(admin_url: str, rebuild: bool) -> str:
+    url = make_conninfo(admin_url, dbname=BENCH_DB)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if exists and not rebuild:
+            with psycopg.connect(url) as bench:
+                ready = bench.execute("SELECT to_regclass('bench_a.wide') IS NOT NULL").fetchone()
+            if ready and ready[0]:
+                return url
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")  # type: ignore[arg-type]
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA_SQL)  # type: ignore[arg-type]
+    print(f"built the benchmark database in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return url
+
+
+# ---- clients -------------------------------------------------------------------------------------------
+
+
+class StdioServer:
+    """A server subprocess driven by newline-delimited JSON-RPC over its stdin/stdout."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv, self.env = argv, env
+        self.process: asyncio.subprocess.Process | None = None
+        self.next_id = 0
+
+    async def start(self) -> float:
+        """Spawn, initialize, and return seconds until the first tools/call result."""
+        started = time.perf_counter()
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv, env=self.env, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, limit=256 * 1024 * 1024,
+        )  # fmt: skip
+        await self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                          "clientInfo": {"name": "bench", "version": "1"}})  # fmt: skip
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return started
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.process and self.process.stdin
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def request(self, method: str, params: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        assert self.process and self.process.stdout
+        self.next_id += 1
+        await self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        while True:
+            line = await self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{self.argv} exited")
+            message = json.loads(line)
+            if message.get("id") == self.next_id:
+                return message, len(line)
+
+    async def call(self, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        message, size = await self.request("tools/call", {"name": tool, "arguments": args})
+        if "result" not in message:
+            raise RuntimeError(f"{tool}: {message}")
+        return message["result"], size
+
+    async def stop(self) -> None:
+        if self.process:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            await self.process.wait()
+
+
+class HttpServer:
+    """This server in stateless streamable-HTTP mode, driven by keep-alive JSON POSTs."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = {**env, "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(self.port), "MCP_STATELESS": "true"}
+        self.process: asyncio.subprocess.Process | None = None
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "postgres_server.py"), env=self.env, cwd=ROOT, stderr=asyncio.subprocess.DEVNULL
+        )
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"http://127.0.0.1:{self.port}/health")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)
+        raise RuntimeError("HTTP server did not start")
+
+    async def call(self, client: httpx.AsyncClient, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}
+        response = await client.post(self.url, json=body, headers=self.headers)
+        return response.json()["result"], len(response.content)
+
+    async def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            await self.process.wait()
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.process.pid) if self.process else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ---- measurement ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    samples: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.samples)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+        return {"p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "n": len(ordered),
+                "bytes": statistics.median(self.sizes) if self.sizes else 0}  # fmt: skip
+
+
+async def timed(series: Series, action: Callable[[], Awaitable[int]], times: int) -> None:
+    for _ in range(times):
+        started = time.perf_counter()
+        size = await action()
+        series.samples.append(time.perf_counter() - started)
+        series.sizes.append(size)
+
+
+def text_bytes(result: dict[str, Any]) -> int:
+    return sum(len(block.get("text", "").encode()) for block in result.get("content", []))
+
+
+async def floor_action(conn: psycopg.AsyncConnection[Any], workload: str) -> Callable[[], Awaitable[int]]:
+    """The same query in this process: execute on an open connection and fetch every row."""
+    tool, args, sql = WORKLOADS[workload]
+    params: list[Any] = []
+    if tool == "list_tables":
+        sql, params = ps.LIST_TABLES_SQL, [None, args["schema"], None, 500]
+    elif tool == "describe_table":
+        sql, params = ps.DESCRIBE_TABLE_SQL, [None, "bench_a", "t050", False, False]
+    raw = psycopg.AsyncRawCursor(conn)
+
+    async def run() -> int:
+        await raw.execute(sql, params or None)  # type: ignore[arg-type]
+        return len(await raw.fetchall())
+
+    return run
+
+
+async def concurrent_calls(clients: int, seconds: float, call: Callable[[], Awaitable[Any]]) -> float:
+    """Calls per second with `clients` concurrent callers for `seconds`."""
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await call()
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return done / (time.perf_counter() - started)
+
+
+def install_reference() -> Path | None:
+    """The archived Node reference server from npm (cached), or None without node and npm."""
+    if not (shutil.which("npm") and shutil.which("node")):
+        print("npm/node not found: skipping the reference server", file=sys.stderr)
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "postgres-mcp-bench"
+    entry = cache / "node_modules/@modelcontextprotocol/server-postgres/dist/index.js"
+    if not entry.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--silent", "--prefix", str(cache), REFERENCE_PACKAGE], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    return entry
+
+
+@contextlib.asynccontextmanager
+async def reference_server(entry: Path | None, url: str) -> AsyncIterator[StdioServer | None]:
+    if entry is None:
+        yield None
+        return
+    server = StdioServer(["node", str(entry), ps_uri(url)], {**os.environ})
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def ps_uri(conninfo: str) -> str:
+    """A postgresql:// URI for clients that take only URIs (node-postgres)."""
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    host = str(params.get("host", "localhost"))
+    auth = str(params.get("user", "")) + (f":{params['password']}" if params.get("password") else "")
+    if host.startswith("/"):
+        return f"postgresql://{auth}@/{params.get('dbname')}?host={host}&port={params.get('port', 5432)}"
+    return f"postgresql://{auth}@{host}:{params.get('port', 5432)}/{params.get('dbname')}"
+
+
+async def run(url: str, rounds: int, per_round: int, reference_entry: Path | None) -> dict[str, Any]:
+    env = {**os.environ, "DATABASE_URL": url, "POSTGRES_MAX_ROWS": "1000", "MCP_MAX_RESPONSE_BYTES": "10000000",
+           "MCP_LOG_LEVEL": "WARNING", "MCP_POOL_MAX": "8"}  # fmt: skip
+    results: dict[str, Any] = {"workloads": {}, "server": {}}
+    series: dict[tuple[str, str], Series] = {}
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+    cold = []
+    for _ in range(3):
+        server = StdioServer([sys.executable, str(ROOT / "postgres_server.py")], env)
+        started = await server.start()
+        await server.call("execute_sql", {"sql": "SELECT 1"})
+        cold.append(time.perf_counter() - started)
+        await server.stop()
+    results["server"]["cold_start_s"] = statistics.median(cold)
+
+    stdio = StdioServer([sys.executable, str(ROOT / "postgres_server.py")], env)
+    await stdio.start()
+    http = HttpServer(env)
+    await http.start()
+    async with (
+        httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=16)) as client,
+        reference_server(reference_entry, url) as reference,
+    ):  # type: ignore[attr-defined]
+        for tool, args, _ in WORKLOADS.values():  # warm every path once
+            await stdio.call(tool, args)
+            await http.call(client, tool, args)
+        for round_no in range(rounds):
+            for workload, (tool, args, sql) in WORKLOADS.items():
+                floor = await floor_action(conn, workload)
+                await timed(series.setdefault(("floor", workload), Series()), floor, per_round)
+
+                async def via_stdio(tool: str = tool, args: dict[str, Any] = args) -> int:
+                    return text_bytes((await stdio.call(tool, args))[0])
+
+                async def via_http(tool: str = tool, args: dict[str, Any] = args) -> int:
+                    return text_bytes((await http.call(client, tool, args))[0])
+
+                await timed(series.setdefault(("stdio", workload), Series()), via_stdio, per_round)
+                await timed(series.setdefault(("http", workload), Series()), via_http, per_round)
+                if reference and sql:
+
+                    async def via_reference(sql: str = sql) -> int:
+                        return text_bytes((await reference.call("query", {"sql": sql}))[0])
+
+                    await timed(series.setdefault(("reference", workload), Series()), via_reference, per_round)
+            print(f"round {round_no + 1}/{rounds} done", file=sys.stderr)
+
+        floor_conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(8)]
+        queue = list(floor_conns)
+
+        async def floor_call() -> None:
+            c = queue.pop()
+            try:
+                await (await c.execute("SELECT 1")).fetchall()
+            finally:
+                queue.append(c)
+
+        results["server"]["floor_calls_per_s_8"] = await concurrent_calls(8, 3, floor_call)
+        results["server"]["http_calls_per_s_8"] = await concurrent_calls(
+            8, 3, lambda: http.call(client, "execute_sql", {"sql": "SELECT 1"})
+        )
+        for c in floor_conns:
+            await c.close()
+
+        started = time.perf_counter()
+        whole, size = await http.call(client, "execute_sql", {"sql": "SELECT * FROM bench_a.wide"})
+        results["server"]["whole_table"] = {
+            "seconds": time.perf_counter() - started, "bytes": size, "text_bytes": text_bytes(whole),
+            "truncated": whole["structuredContent"]["truncated"], "rows": whole["structuredContent"]["row_count"],
+            "peak_rss_mb": http.peak_rss_mb(),
+        }  # fmt: skip
+        if reference:
+            started = time.perf_counter()
+            proc = reference.process
+            assert proc is not None
+            try:
+                ref, _ = await asyncio.wait_for(reference.call("query", {"sql": "SELECT * FROM bench_a.wide"}), 120)
+                results["server"]["reference_whole_table"] = {
+                    "seconds": time.perf_counter() - started, "text_bytes": text_bytes(ref),
+                    "peak_rss_mb": peak_rss_mb(proc.pid),
+                }  # fmt: skip
+            except Exception as exc:  # the reference may run out of memory: that is the point of the test
+                results["server"]["reference_whole_table"] = {"error": type(exc).__name__}
+
+    await stdio.stop()
+    await http.stop()
+    await conn.close()
+    for (who, workload), data in series.items():
+        results["workloads"].setdefault(workload, {})[who] = data.summary()
+    for workload in results["workloads"].values():
+        floor = workload["floor"]["p50_ms"]
+        for who in ("stdio", "http", "reference"):
+            if who in workload:
+                workload[who]["ratio_p50"] = workload[who]["p50_ms"] / floor
+    return results
+
+
+TARGETS = {"select_1": 4.0, "wide_1000": 2.0, "list_tables_100": 3.0, "describe_table": 3.0}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = ["| workload | floor p50 ms | stdio p50 / p95 / p99 ms | stdio ×floor | HTTP ×floor | reference ×floor "
+             "| text bytes (ours / reference) | target |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, data in results["workloads"].items():
+        stdio, http, ref = data["stdio"], data["http"], data.get("reference")
+        ref_ratio = f"{ref['ratio_p50']:.2f}×" if ref else "—"
+        ref_bytes = f" / {ref['bytes']:,.0f}" if ref else ""
+        lines.append(
+            f"| {name} | {data['floor']['p50_ms']:.3f} | {stdio['p50_ms']:.2f} / {stdio['p95_ms']:.2f} / "
+            f"{stdio['p99_ms']:.2f} | **{stdio['ratio_p50']:.2f}×** | {http['ratio_p50']:.2f}× | {ref_ratio} | "
+            f"{stdio['bytes']:,.0f}{ref_bytes} | ≤ {TARGETS[name]}× |"
+        )
+    server = results["server"]
+    whole = server["whole_table"]
+    ratio = server["http_calls_per_s_8"] / server["floor_calls_per_s_8"]
+    lines += [
+        "",
+        f"- cold start to first result (stdio): **{server['cold_start_s']:.3f} s** (target ≤ 0.6 s)",
+        f"- 8 concurrent HTTP clients: {server['http_calls_per_s_8']:,.0f} calls/s vs floor "
+        f"{server['floor_calls_per_s_8']:,.0f} calls/s = **{ratio:.3f}×** (target ≥ 0.14×)",
+        f"- whole {WIDE_ROWS:,}-row table over HTTP: **{whole['seconds']:.3f} s**, server peak RSS "
+        f"**{whole['peak_rss_mb']:.0f} MB**, {whole['rows']} rows, {whole['text_bytes']:,} text bytes, "
+        f"truncated={whole['truncated']} (targets ≤ 0.1 s, ≤ 100 MB, truncated)",
+        f"- text bytes for 1,000 wide rows: **{results['workloads']['wide_1000']['stdio']['bytes']:,.0f}** "
+        "(target ≤ 450 KB)",
+    ]
+    if "reference_whole_table" in server:
+        lines.append(f"- reference server, whole table: {server['reference_whole_table']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="superuser connection string (default: an embedded PostgreSQL)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=100)
+    parser.add_argument("--reference", action="store_true", help=f"also run {REFERENCE_PACKAGE} (needs npm)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the benchmark database")
+    parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
+    args = parser.parse_args()
+    server = None
+    admin_url = args.url
+    if not admin_url:
+        import pgserver
+
+        server = pgserver.get_server(tempfile.mkdtemp(prefix="pg-mcp-bench-"), cleanup_mode="delete")
+        admin_url = server.get_uri()
+    url = build_database(admin_url, args.rebuild)
+    results = asyncio.run(run(url, args.rounds, args.per_round, install_reference() if args.reference else None))
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    print(markdown(results))
+    print(f"\n(JSON written to {args.json})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
