@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import difflib
 import hmac
 import ipaddress
@@ -141,6 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "--port", ("MCP_PORT",), 8000, _int_range(1, 65535), "HTTP port"),
     Setting("stateless", "--stateless", ("MCP_STATELESS",), False, _parse_bool,
             "stateless HTTP (no sessions), for several workers or replicas", is_switch=True),
+    Setting("workers", "--workers", ("MCP_WORKERS",), 1, _int_range(1, 64),
+            "HTTP worker processes (with --stateless)"),
     Setting("public_url", "--public-url", ("MCP_PUBLIC_URL",), None, _url,
             "public base URL when behind a reverse proxy"),
     Setting("allowed_hosts", "--allowed-hosts", ("MCP_ALLOWED_HOSTS",), (), _csv,
@@ -192,6 +195,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     stateless: bool = False
+    workers: int = 1
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     api_token: str | None = None
@@ -295,6 +299,9 @@ def is_loopback(host: str) -> bool:
 
 
 def validate_config(config: Config) -> None:
+    if config.workers > 1 and not (config.transport == "streamable-http" and config.stateless):
+        raise ConfigError("MCP_WORKERS > 1 needs --transport streamable-http and --stateless (sessions live in one "
+                          "process)")  # fmt: skip
     if config.pool_min > config.pool_max:
         raise ConfigError(f"MCP_POOL_MIN ({config.pool_min}) must not exceed MCP_POOL_MAX ({config.pool_max})")
     remote = config.transport == "streamable-http" and not is_loopback(config.host)
@@ -2303,27 +2310,33 @@ async def serve_stdio(server: MCPServer[App]) -> None:
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
+WORKER_CONFIG_VARIABLE = "POSTGRES_MCP_WORKER_CONFIG"
+
+
+def http_app_for_worker() -> Any:
+    """uvicorn's app factory in each worker process: the parent's validated configuration, from the environment."""
+    fields = json.loads(os.environ[WORKER_CONFIG_VARIABLE])
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    configure_logging(config.log_level)
+    return build_http_app(config)
+
+
 def serve(config: Config) -> None:
-    server = build_server(config)
     if config.transport == "stdio":
-        anyio.run(serve_stdio, server)
+        anyio.run(serve_stdio, build_server(config))
         return
     import uvicorn
 
-    log.info(
-        "serving streamable HTTP on http://%s:%d/mcp%s",
-        config.host,
-        config.port,
-        " (stateless)" if config.stateless else "",
-    )
-    uvicorn.run(
-        build_http_app(config, server),
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
-    )
+    log.info("serving streamable HTTP on http://%s:%d/mcp%s", config.host, config.port,
+             f" (stateless, {config.workers} workers)" if config.stateless else "")  # fmt: skip
+    options: dict[str, Any] = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
+                               "proxy_headers": True}  # fmt: skip
+    if config.workers > 1:
+        os.environ[WORKER_CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run(f"{__name__ if __name__ != '__main__' else 'postgres_server'}:http_app_for_worker",
+                    factory=True, workers=config.workers, **options)  # fmt: skip
+    else:
+        uvicorn.run(build_http_app(config), **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -206,3 +206,49 @@ def test_serve_over_a_real_socket_and_log_one_line_per_call(database_url: str) -
         unauthorized = httpx.post(f"{base}/mcp", json=init, headers=HANDSHAKE)
     assert started.status_code == 200 and json.loads(started.text)["result"]["serverInfo"]["name"] == ps.SERVER_NAME
     assert unauthorized.status_code == 401
+
+
+def test_two_worker_processes_serve_one_client_population(database_url: str) -> None:
+    """--stateless --workers 2: any worker answers any request; each has its own single-connection pool."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from conftest import ROOT
+
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "MCP_TRANSPORT": "streamable-http",
+           "MCP_PORT": str(port), "MCP_STATELESS": "true", "MCP_WORKERS": "2", "MCP_POOL_MIN": "1",
+           "MCP_POOL_MAX": "1", "MCP_API_TOKEN": TOKEN}  # fmt: skip
+    server = subprocess.Popen([sys.executable, str(ROOT / "postgres_server.py")], env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "execute_sql", "arguments": {"sql": "SELECT pg_backend_pid()"}}}  # fmt: skip
+
+    def one_call(_: int) -> int:
+        with httpx.Client() as client:  # a fresh connection each time, as a client population would
+            return client.post(f"{base}/mcp", json=call, headers=headers).json()["result"]["structuredContent"]["rows"][
+                0
+            ][0]
+
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            time.sleep(0.05)
+        with ThreadPoolExecutor(8) as pool:
+            backends = set(pool.map(one_call, range(200)))
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert len(backends) == 2, backends  # two workers, one pooled connection each: both served
+
+
+def test_workers_need_stateless_http() -> None:
+    with pytest.raises(ps.ConfigError) as refused:
+        ps.load_config(["--transport", "streamable-http", "--workers", "2"], environ={})
+    assert "MCP_WORKERS > 1 needs" in str(refused.value)
