@@ -183,3 +183,32 @@ async def test_password_never_appears_in_errors(database_url: str) -> None:
         result = await call(client, "execute_sql", sql="SELECT 1")
     assert result.is_error and "cannot connect to the database at 127.0.0.1:1" in result.text
     assert "sup3r-s3cret" not in result.text
+
+
+async def test_own_statements_are_prepared_once_per_connection(database_url: str) -> None:
+    config = ps.Config(conn=database_url, pool_min=1, pool_max=1)
+    async with connect(config) as client:
+        for _ in range(3):
+            assert not (await call(client, "describe_table", table="shop.orders")).is_error
+        result = await call(client, "execute_sql", sql=(
+            "SELECT count(*) FILTER (WHERE name LIKE 'mcp\\_%'), count(*) FILTER (WHERE from_sql) "
+            "FROM pg_prepared_statements"))  # fmt: skip
+    prepared, by_sql = result.data["rows"][0]
+    assert prepared >= 3 and by_sql == 0  # limits, describe, hygiene: protocol-level, and kept
+
+
+async def test_vanished_prepared_statements_switch_preparing_off(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a transaction pooler does (the next transaction lands on another backend) is simulated with
+    DEALLOCATE ALL sent past the gate: the call still answers, and nothing is prepared any more."""
+    config = ps.Config(conn=database_url, pool_min=1, pool_max=1)
+    async with connect(config) as client:
+        assert not (await call(client, "list_schemas")).is_error
+        with monkeypatch.context() as patched:
+            patched.setattr(ps, "gate", lambda sql: ps.GatedStatement(sql=sql, kind="explain", offset=0))
+            await call(client, "execute_sql", sql="DEALLOCATE ALL")
+        again = await call(client, "list_schemas")
+        after = await call(client, "describe_table", table="shop.orders")
+    assert not again.is_error and not after.is_error
+    assert "no longer prepared" in caplog.text
