@@ -2397,9 +2397,19 @@ def serve(config: Config) -> None:
     options: dict[str, Any] = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
                                "proxy_headers": True}  # fmt: skip
     if config.workers > 1:
+        import socket
+
+        from uvicorn.supervisors import Multiprocess
+
         os.environ[WORKER_CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(config))
-        uvicorn.run(f"{__name__ if __name__ != '__main__' else 'postgres_server'}:http_app_for_worker",
-                    factory=True, workers=config.workers, **options)  # fmt: skip
+        settings = uvicorn.Config("postgres_server:http_app_for_worker", factory=True, workers=config.workers,
+                                  **options)  # fmt: skip
+        listener = settings.bind_socket()
+        # Workers get the listening socket through process spawning, and asyncio then no longer sees their
+        # connections as TCP, so it leaves Nagle's algorithm on: 40 ms stalls per response (measured). Linux
+        # accepted sockets inherit TCP_NODELAY from the listener.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Multiprocess(settings, sockets=[listener]).run()
     else:
         uvicorn.run(build_http_app(config), **options)
 
