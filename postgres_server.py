@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import difflib
 import hashlib
 import hmac
+import html
 import ipaddress
 import json
 import logging
@@ -31,8 +33,8 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Annotated, Any, Literal, NamedTuple
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 import orjson
@@ -152,6 +154,28 @@ SETTINGS: tuple[Setting, ...] = (
             "extra Host header values accepted on /mcp (comma-separated; * accepts any)"),
     Setting("api_token", "--api-token", ("MCP_API_TOKEN",), None, lambda v: v.strip() or None,
             "static bearer token required on /mcp"),
+    Setting("auth_issuer", "--auth-issuer", ("MCP_AUTH_ISSUER",), None, _url,
+            "OAuth/OIDC issuer whose JWTs are accepted (Clerk, Auth0, Keycloak, Okta, Entra)"),
+    Setting("auth_jwks_url", "--auth-jwks-url", ("MCP_AUTH_JWKS_URL",), None, _url,
+            "JWKS URL (default: from the issuer's metadata)"),
+    Setting("auth_audience", "--auth-audience", ("MCP_AUTH_AUDIENCE",), None, lambda v: v.strip() or None,
+            "audience accepted besides this server's resource URL"),
+    Setting("auth_client_id", "--auth-client-id", ("MCP_AUTH_CLIENT_ID",), None, lambda v: v.strip() or None,
+            "the OAuth application's client id at the issuer (tokens must carry it; /register hands it out)"),
+    Setting("auth_client_secret", "--auth-client-secret", ("MCP_AUTH_CLIENT_SECRET",), None,
+            lambda v: v.strip() or None, "the OAuth application's client secret (added to /token requests)"),
+    Setting("auth_token_auth_method", "--auth-token-auth-method", ("MCP_AUTH_TOKEN_AUTH_METHOD",),
+            "client_secret_basic", _choice("client_secret_basic", "client_secret_post"),
+            "how /token authenticates to the issuer"),
+    Setting("auth_authorize_url", "--auth-authorize-url", ("MCP_AUTH_AUTHORIZE_URL",), None, _url,
+            "the issuer's authorization endpoint (default: from its metadata)"),
+    Setting("auth_token_url", "--auth-token-url", ("MCP_AUTH_TOKEN_URL",), None, _url,
+            "the issuer's token endpoint (default: from its metadata)"),
+    Setting("oauth_redirect_allowlist", "--oauth-redirect-allowlist", ("MCP_OAUTH_REDIRECT_ALLOWLIST",), None,
+            lambda v: _csv(v) or None, "client redirect URIs allowed (comma-separated; * ends a prefix; "
+            "'loopback' allows http://127.0.0.1, localhost and [::1] on any port)"),
+    Setting("oauth_state_secret", "--oauth-state-secret", ("MCP_OAUTH_STATE_SECRET",), None,
+            lambda v: v.strip() or None, "key sealing OAuth state (required with several workers or replicas)"),
     Setting("allow_unauthenticated", "--allow-unauthenticated", ("MCP_ALLOW_UNAUTHENTICATED",), False,
             _parse_bool, "allow binding a non-loopback address without auth", is_switch=True),
     Setting("pool_min", "--pool-min", ("MCP_POOL_MIN",), 1, _int_range(0, 100), "pool minimum connections"),
@@ -184,10 +208,7 @@ WRITE_MODE_ENABLERS = ("POSTGRES_ALLOW_WRITES", "MCP_ALLOW_WRITES", "ALLOW_WRITE
 
 # Settings of features this version does not have yet. Ignoring them would let an operator believe
 # that permissions or OAuth are enforced when they are not: refuse instead.
-NOT_YET_SUPPORTED = (
-    "MCP_PERMISSIONS_FILE", "MCP_AUTH_ISSUER", "MCP_AUTH_JWKS_URL", "MCP_AUTH_AUDIENCE", "MCP_AUTH_CLIENT_ID",
-    "MCP_AUTH_CLIENT_SECRET", "MCP_OAUTH_REDIRECT_ALLOWLIST", "MCP_OAUTH_STATE_SECRET",
-)  # fmt: skip
+NOT_YET_SUPPORTED = ("MCP_PERMISSIONS_FILE",)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -201,6 +222,16 @@ class Config:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     api_token: str | None = None
+    auth_issuer: str | None = None
+    auth_jwks_url: str | None = None
+    auth_audience: str | None = None
+    auth_client_id: str | None = None
+    auth_client_secret: str | None = None
+    auth_token_auth_method: str = "client_secret_basic"
+    auth_authorize_url: str | None = None
+    auth_token_url: str | None = None
+    oauth_redirect_allowlist: tuple[str, ...] | None = None
+    oauth_state_secret: str | None = None
     allow_unauthenticated: bool = False
     pool_min: int = 1
     pool_max: int = 5
@@ -216,9 +247,19 @@ class Config:
     command: Literal["serve", "check", "demo"] = "serve"
 
     @property
+    def oauth(self) -> bool:
+        """The OAuth relay and JWT verification are on (an issuer and its client id are set)."""
+        return bool(self.auth_issuer and self.auth_client_id)
+
+    @property
+    def base_url(self) -> str:
+        """The public origin clients use: this server's issuer identifier and the base of every endpoint."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
     def resource_url(self) -> str:
         """The exact URL clients use for /mcp (the public one behind a proxy)."""
-        return f"{self.public_url or f'http://{self.host}:{self.port}'}/mcp"
+        return f"{self.base_url}/mcp"
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -280,8 +321,8 @@ def refuse_unsafe_settings(env: dict[str, str] | os._Environ[str]) -> None:
             raise ConfigError(f"{name}={value} is refused: this server is read-only by construction and has no "
                               "write mode; remove the setting")  # fmt: skip
         if name in NOT_YET_SUPPORTED and value:
-            raise ConfigError(f"{name} is not supported by this version (OAuth and per-user permissions are not "
-                              "built yet); unset it, and use MCP_API_TOKEN to protect HTTP")  # fmt: skip
+            raise ConfigError(f"{name} is not supported by this version (per-user permissions are not built "
+                              "yet); unset it, and restrict access with the database role's grants")  # fmt: skip
 
 
 def _parse_bool_lenient(value: str, default: bool) -> bool:
@@ -306,11 +347,17 @@ def validate_config(config: Config) -> None:
                           "process)")  # fmt: skip
     if config.pool_min > config.pool_max:
         raise ConfigError(f"MCP_POOL_MIN ({config.pool_min}) must not exceed MCP_POOL_MAX ({config.pool_max})")
+    if bool(config.auth_issuer) != bool(config.auth_client_id):
+        raise ConfigError("MCP_AUTH_ISSUER and MCP_AUTH_CLIENT_ID go together: set both to accept OAuth tokens "
+                          "and serve the OAuth endpoints, or neither")  # fmt: skip
+    if config.oauth and config.workers > 1 and not config.oauth_state_secret:
+        raise ConfigError("MCP_OAUTH_STATE_SECRET is required with several workers: every worker must open the "
+                          "OAuth state another one sealed")  # fmt: skip
     remote = config.transport == "streamable-http" and not is_loopback(config.host)
-    if remote and not config.api_token and not config.allow_unauthenticated:
+    if remote and not config.api_token and not config.oauth and not config.allow_unauthenticated:
         raise ConfigError(
             f"--host {config.host} exposes the database beyond this machine without auth: set "
-            "MCP_API_TOKEN, or pass --allow-unauthenticated if a proxy in front authenticates"
+            "MCP_API_TOKEN or MCP_AUTH_ISSUER, or pass --allow-unauthenticated if a proxy in front authenticates"
         )
 
 
@@ -1908,21 +1955,336 @@ TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enum
 # =====================================================================================================
 
 
-class StaticTokenVerifier:
-    """Accepts exactly MCP_API_TOKEN (constant-time compare). Never raises: an exception here is a 500."""
+class Upstream:
+    """The configured issuer: its endpoints (discovered from its metadata unless set) and its signing keys."""
 
-    def __init__(self, token: str) -> None:
-        self._token = token.encode()
+    JWKS_TTL_S = 600
+    REFRESH_EVERY_S = 30  # at most one refetch for an unknown key id per this many seconds
+
+    def __init__(self, config: Config, http: Any) -> None:
+        self.config, self.http = config, http
+        self._metadata: dict[str, Any] | None = None
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+
+    async def metadata(self) -> dict[str, Any]:
+        """The issuer's metadata: RFC 8414 first, then OpenID discovery (Clerk serves both)."""
+        if self._metadata is None:
+            issuer = str(self.config.auth_issuer)
+            for suffix in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+                response = await self.http.get(issuer + suffix)
+                if response.status_code == 200:
+                    self._metadata = response.json()
+                    break
+            else:
+                raise RuntimeError(f"no OAuth or OpenID metadata at {issuer}")
+        return self._metadata
+
+    async def endpoint(self, name: Literal["authorization_endpoint", "token_endpoint", "jwks_uri"]) -> str:
+        configured = {
+            "authorization_endpoint": self.config.auth_authorize_url,
+            "token_endpoint": self.config.auth_token_url,
+            "jwks_uri": self.config.auth_jwks_url,
+        }[name]
+        return configured or str((await self.metadata())[name])
+
+    async def signing_key(self, kid: str | None) -> Any:
+        """The JWKS key for `kid`, fetched asynchronously, cached, refetched (rate-limited) for an unknown kid."""
+        import jwt
+
+        now = time.monotonic()
+        stale = now - self._fetched_at > self.JWKS_TTL_S
+        if stale or (kid not in self._keys and now - self._fetched_at > self.REFRESH_EVERY_S):
+            response = await self.http.get(await self.endpoint("jwks_uri"))
+            response.raise_for_status()
+            keys = {}
+            for entry in response.json().get("keys", []):
+                with contextlib.suppress(jwt.PyJWTError):
+                    keys[entry.get("kid")] = jwt.PyJWK(entry)
+            self._keys, self._fetched_at = keys, now
+        return self._keys.get(kid)
+
+
+# Asymmetric algorithms only: never "none", never HMAC (which would accept a token signed with the public key).
+JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+class BearerVerifier:
+    """The SDK's TokenVerifier for /mcp: the static MCP_API_TOKEN, or a JWT from the configured issuer.
+
+    Never raises: an exception here turns every request into a 500.
+    """
+
+    def __init__(self, config: Config, upstream: Upstream | None) -> None:
+        self.config, self.upstream = config, upstream
+        self._static = config.api_token.encode() if config.api_token else None
 
     async def verify_token(self, token: str) -> Any:
         from mcp.server.auth.provider import AccessToken
 
         try:
-            if hmac.compare_digest(token.encode(), self._token):
-                return AccessToken(token=token, client_id="static-token", scopes=[], subject="static-token")
-        except Exception:  # non-ASCII garbage and the like: simply not our token
-            log.debug("token comparison failed", exc_info=True)
+            if self._static is not None and hmac.compare_digest(token.encode(), self._static):
+                return AccessToken(token=token, client_id="static-token", scopes=[], subject="static-token",
+                                   claims={"static_token": True})  # fmt: skip
+            if self.upstream is not None and token.count(".") == 2:
+                claims = await self.verify_jwt(token)
+                if claims is not None:
+                    scopes = claims.get("scope", "").split() if isinstance(claims.get("scope"), str) else []
+                    return AccessToken(
+                        token=token, client_id=str(claims.get("client_id") or claims.get("azp") or claims["sub"]),
+                        scopes=scopes + list(claims.get("scp") or []), expires_at=int(claims["exp"]),
+                        subject=str(claims["sub"]), claims=claims,
+                    )  # fmt: skip
+        except Exception as exc:
+            log.info("bearer token refused: %s", type(exc).__name__)
         return None
+
+    async def verify_jwt(self, token: str) -> dict[str, Any] | None:
+        import jwt
+
+        assert self.upstream is not None
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm not in JWT_ALGORITHMS:
+            log.info("JWT refused: algorithm %r is not an accepted asymmetric algorithm", algorithm)
+            return None
+        key = await self.upstream.signing_key(header.get("kid"))
+        if key is None or (key.algorithm_name and key.algorithm_name != algorithm):
+            log.info("JWT refused: no signing key %r for %s", header.get("kid"), algorithm)
+            return None
+        claims = jwt.decode(token, key.key, algorithms=[algorithm], issuer=self.config.auth_issuer, leeway=30,
+                            options={"require": ["exp", "iss", "sub"], "verify_aud": False})  # fmt: skip
+        client_id = claims.get("client_id") or claims.get("azp")
+        if self.config.auth_client_id and client_id != self.config.auth_client_id:
+            log.info("JWT refused: client id %r is not %r", client_id, self.config.auth_client_id)
+            return None
+        if "aud" in claims:
+            audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+            accepted = {self.config.resource_url, self.config.base_url, self.config.auth_audience} - {None}
+            if not accepted & set(audiences):
+                log.info("JWT refused: audience %r names neither this server nor MCP_AUTH_AUDIENCE", audiences)
+                return None
+        return claims
+
+
+class StateSealer:
+    """Authenticated, expiring values (OAuth state and codes pass through the browser and the issuer)."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._key = hashlib.sha256(secret.encode()).digest() if secret else os.urandom(32)
+
+    def seal(self, payload: dict[str, Any], ttl_s: int) -> str:
+        body = base64.urlsafe_b64encode(dumps({**payload, "exp": int(time.time()) + ttl_s}).encode()).rstrip(b"=")
+        mac = base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=")
+        return (body + b"." + mac).decode()
+
+    def open(self, sealed: str | None) -> dict[str, Any] | None:
+        """The payload, or None if the value was forged, tampered with or expired."""
+        try:
+            body, mac = (sealed or "").encode().split(b".")
+            expected = base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=")
+            if not hmac.compare_digest(mac, expected):
+                return None
+            payload = loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)).decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return payload if isinstance(payload, dict) and payload.get("exp", 0) >= time.time() else None
+
+
+DEFAULT_REDIRECT_ALLOWLIST = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback",
+                              "loopback")  # fmt: skip
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def redirect_allowed(uri: str, allowlist: Sequence[str]) -> bool:
+    """Exact entries, prefixes ending in '*', and 'loopback': http on 127.0.0.1, localhost or [::1], any port."""
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.scheme or not parts.netloc:
+        return False
+    for entry in allowlist:
+        if entry == "loopback":
+            if parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "localhost", "::1"):
+                return True
+        elif (entry.endswith("*") and uri.startswith(entry[:-1])) or uri == entry:
+            return True
+    return False
+
+
+class OAuthRelay:
+    """OAuth endpoints on this server's own origin, relaying to the configured issuer.
+
+    claude.ai builds /authorize, /token and /register on the MCP server's origin whatever the metadata says,
+    and clients following RFC 9207 check that the authorization response names the issuer they asked: so this
+    server is the authorization server they see, and owns the callback from the real one.
+    """
+
+    CORS: ClassVar[dict[str, str]] = {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+    }
+    STATE_TTL_S = 600
+    CODE_TTL_S = 300
+
+    def __init__(self, config: Config, upstream: Upstream) -> None:
+        self.config, self.upstream = config, upstream
+        self.sealer = StateSealer(config.oauth_state_secret)
+        self.allowlist = config.oauth_redirect_allowlist or DEFAULT_REDIRECT_ALLOWLIST
+        self.callback_url = f"{config.base_url}/oauth/callback"
+
+    def routes(self) -> list[tuple[str, list[str], Callable[[Any], Awaitable[Any]]]]:
+        return [
+            ("/.well-known/oauth-authorization-server", ["GET", "OPTIONS"], self.authorization_server_metadata),
+            ("/.well-known/oauth-protected-resource", ["GET", "OPTIONS"], self.protected_resource_metadata),
+            ("/register", ["POST", "OPTIONS"], self.register),
+            ("/authorize", ["GET"], self.authorize),
+            ("/oauth/callback", ["GET"], self.callback),
+            ("/token", ["POST", "OPTIONS"], self.token),
+        ]
+
+    def json(self, body: dict[str, Any], status: int = 200, **headers: str) -> Any:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(body, status_code=status, headers={**self.CORS, **headers})
+
+    def page(self, message: str, status: int = 400) -> Any:
+        """An error the browser shows: used whenever redirecting would mean trusting an unvalidated URI."""
+        from starlette.responses import HTMLResponse
+
+        body = f"<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1><p>{html.escape(message)}</p>"
+        return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def preflight(self, request: Any) -> Any | None:
+        from starlette.responses import Response
+
+        return Response(status_code=204, headers=self.CORS) if request.method == "OPTIONS" else None
+
+    async def authorization_server_metadata(self, request: Any) -> Any:
+        base = self.config.base_url
+        return self.preflight(request) or self.json({
+            "issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
+            "registration_endpoint": f"{base}/register", "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"], "token_endpoint_auth_methods_supported": ["none"],
+            "authorization_response_iss_parameter_supported": True,
+        })  # fmt: skip
+
+    async def protected_resource_metadata(self, request: Any) -> Any:
+        return self.preflight(request) or self.json({
+            "resource": self.config.resource_url, "authorization_servers": [self.config.base_url],
+            "bearer_methods_supported": ["header"],
+        })  # fmt: skip
+
+    async def register(self, request: Any) -> Any:
+        """RFC 7591: every client gets the pre-provisioned client id (never the secret), once its redirect URIs
+        pass the allow-list."""
+        if response := self.preflight(request):
+            return response
+        try:
+            body = await request.json()
+            uris = [str(uri) for uri in body.get("redirect_uris") or []]
+        except (ValueError, AttributeError):
+            return self.json({"error": "invalid_client_metadata", "error_description": "expected a JSON object"}, 400)
+        refused = [uri for uri in uris if not redirect_allowed(uri, self.allowlist)]
+        if not uris or refused:
+            log.info("oauth register refused: redirect URIs not allowed: %s", refused or "none given")
+            description = f"redirect URIs not allowed here: {refused or 'none given'}"
+            return self.json({"error": "invalid_redirect_uri", "error_description": description}, 400)
+        log.info("oauth register: client %r", body.get("client_name"))
+        return self.json({
+            "client_id": self.config.auth_client_id, "client_id_issued_at": int(time.time()), "redirect_uris": uris,
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"], **{k: body[k] for k in ("client_name", "scope") if k in body},
+        }, 201)  # fmt: skip
+
+    async def authorize(self, request: Any) -> Any:
+        from starlette.responses import RedirectResponse
+
+        query = request.query_params
+        redirect_uri = query.get("redirect_uri", "")
+        if not redirect_allowed(redirect_uri, self.allowlist):
+            log.info("oauth authorize refused: redirect_uri not allowed")
+            return self.page("This application's redirect address is not allowed by this server.")
+        if query.get("client_id") != self.config.auth_client_id:
+            return self.page("Unknown client: register first (the client id comes from /register).")
+        if (
+            query.get("response_type") != "code"
+            or query.get("code_challenge_method") != "S256"
+            or not query.get("code_challenge")
+        ):
+            return self.page("The request must use the authorization code flow with PKCE (S256).")
+        sealed = self.sealer.seal({"s": query.get("state"), "r": redirect_uri, "c": query.get("client_id")},
+                                  self.STATE_TTL_S)  # fmt: skip
+        forwarded = {key: query[key] for key in ("scope", "resource", "nonce", "prompt", "code_challenge",
+                                                  "code_challenge_method") if key in query}  # fmt: skip
+        params = {"response_type": "code", "client_id": self.config.auth_client_id,
+                  "redirect_uri": self.callback_url, "state": sealed, **forwarded}  # fmt: skip
+        target = await self.upstream.endpoint("authorization_endpoint")
+        log.info("oauth authorize: relaying to the issuer")
+        return RedirectResponse(f"{target}{'&' if '?' in target else '?'}{urlencode(params)}", status_code=302)
+
+    async def callback(self, request: Any) -> Any:
+        from starlette.responses import RedirectResponse
+
+        query = request.query_params
+        state = self.sealer.open(query.get("state"))
+        if state is None:
+            log.info("oauth callback refused: state forged or expired")
+            return self.page("This sign-in link is invalid or has expired: start again from your application.")
+        redirect_uri = str(state["r"])
+        if not redirect_allowed(redirect_uri, self.allowlist):  # the allow-list may have changed since
+            return self.page("This application's redirect address is not allowed by this server.")
+        answer: dict[str, Any] = {"state": state["s"], "iss": self.config.base_url}
+        if "code" in query:
+            # The client sees a sealed code: /token then knows which redirect URI it was issued for.
+            answer["code"] = self.sealer.seal({"code": query["code"], "r": redirect_uri}, self.CODE_TTL_S)
+        else:
+            answer["error"] = query.get("error", "server_error")
+            if "error_description" in query:
+                answer["error_description"] = query["error_description"]
+        log.info("oauth callback: returning to the client (%s)", "code" if "code" in answer else answer["error"])
+        answer = {key: value for key, value in answer.items() if value is not None}
+        return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}", 302)
+
+    async def token(self, request: Any) -> Any:
+        if response := self.preflight(request):
+            return response
+        form = dict(await request.form())
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            sealed = self.sealer.open(str(form.get("code", "")))
+            if sealed is None:
+                return self.token_error("invalid_grant", "the authorization code is invalid or expired")
+            if form.get("redirect_uri") and form["redirect_uri"] != sealed["r"]:
+                return self.token_error("invalid_grant", "redirect_uri differs from the authorization request's")
+            fields = {"grant_type": grant, "code": sealed["code"], "redirect_uri": self.callback_url}
+            fields |= {k: str(form[k]) for k in ("code_verifier", "resource") if k in form}
+        elif grant == "refresh_token":
+            fields = {"grant_type": grant, "refresh_token": str(form.get("refresh_token", ""))}
+            fields |= {k: str(form[k]) for k in ("scope", "resource") if k in form}
+        else:
+            return self.token_error("unsupported_grant_type", "use authorization_code or refresh_token")
+        headers = {"Accept": "application/json"}
+        fields["client_id"] = str(self.config.auth_client_id)
+        if self.config.auth_client_secret:
+            if self.config.auth_token_auth_method == "client_secret_post":
+                fields["client_secret"] = self.config.auth_client_secret
+            else:
+                # RFC 6749 2.3.1: both parts form-urlencoded before the Basic encoding.
+                client_id, secret = str(self.config.auth_client_id), self.config.auth_client_secret
+                pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        upstream = await self.upstream.http.post(await self.upstream.endpoint("token_endpoint"), data=fields,
+                                                 headers=headers)  # fmt: skip
+        log.info("oauth token (%s): issuer answered %d", grant, upstream.status_code)
+        from starlette.responses import Response
+
+        return Response(upstream.content, status_code=upstream.status_code, media_type="application/json",
+                        headers={**self.CORS, "Cache-Control": "no-store", "Pragma": "no-cache"})  # fmt: skip
+
+    def token_error(self, error: str, description: str) -> Any:
+        log.info("oauth token refused: %s", error)
+        return self.json({"error": error, "error_description": description}, 400, **{"Cache-Control": "no-store"})
 
 
 def transport_security(config: Config) -> Any:
@@ -2004,20 +2366,30 @@ def published_tool(fn: Callable[..., Any]) -> Any:
     return tool
 
 
-def build_server(config: Config) -> MCPServer[App]:
-    """The MCP server: six read-only tools, lifespan-owned pool, optional static bearer token, probes."""
+def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
+    """The MCP server: six read-only tools, lifespan-owned pool, bearer auth (static token and/or OAuth JWTs),
+    the OAuth relay when an issuer is configured, and the probes. `issuer_http` reaches the issuer (tests pass
+    one wired to a stand-in authorization server)."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
 
     holder: dict[str, App] = {}
     auth: dict[str, Any] = {}
-    if config.api_token:
+    upstream = None
+    if config.oauth:
+        import httpx
+
+        upstream = Upstream(config, issuer_http or httpx.AsyncClient(timeout=10, follow_redirects=False))
+    if config.api_token or upstream:
         from mcp.server.auth.settings import AuthSettings
 
         auth = {
-            "token_verifier": StaticTokenVerifier(config.api_token),
+            "token_verifier": BearerVerifier(config, upstream),
             "auth": AuthSettings(
-                issuer_url=config.public_url or f"http://{config.host}:{config.port}", resource_server_url=None
+                issuer_url=config.base_url,
+                # With OAuth, the protected-resource metadata is served and every 401 points at it.
+                resource_server_url=config.resource_url if upstream else None,
+                validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
             ),
         }
     server = MCPServer[App](
@@ -2053,6 +2425,9 @@ def build_server(config: Config) -> MCPServer[App]:
             }
         )
 
+    if upstream is not None:
+        for path, methods, handler in OAuthRelay(config, upstream).routes():
+            server.custom_route(path, methods=methods)(handler)
     server.custom_route("/health", methods=["GET"])(health)
     server.custom_route("/ready", methods=["GET"])(ready)
     return server
