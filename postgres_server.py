@@ -1854,14 +1854,23 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
         log.exception("tool %s failed unexpectedly", tool)
         result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
     log.info(
-        "tool=%s ms=%.1f rows=%d truncated=%s error=%s",
+        "tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s",
         tool,
+        principal(),
         (time.perf_counter() - started) * 1000,
         answer.rows if answer else 0,
         str(answer.truncated).lower() if answer else "false",
         error_class,
     )
     return result
+
+
+def principal() -> str:
+    """Who is calling, for the log: the token's subject (a JWT's sub, or static-token), or '-' on stdio."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    return str(token.subject or token.client_id) if token else "-"
 
 
 def error_result(message: str) -> CallToolResult:

@@ -347,8 +347,11 @@ class MemoryStorage:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_the_sdk_oauth_client_completes_the_whole_flow(database_url: str, mode: str) -> None:
+async def test_the_sdk_oauth_client_completes_the_whole_flow(
+    database_url: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Discovery → registration → authorization (RFC 9207 iss checked) → token → tools/list and a query."""
+    caplog.set_level("INFO", logger="postgres_mcp")
     provider = Provider()
     # Stateless: in memory, the client's long-lived GET event stream would hold the OAuth client's lock.
     config = oauth_config(conn=database_url, stateless=True)
@@ -384,6 +387,7 @@ async def test_the_sdk_oauth_client_completes_the_whole_flow(database_url: str, 
             result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.customers"})
     assert "execute_sql" in tools and result.structured_content["rows"] == [[500]]  # type: ignore[index]
     assert landed["iss"] == BASE and storage.client and storage.client.client_id == CLIENT_ID
+    assert "tool=execute_sql principal=user_42 " in caplog.text  # the JWT's subject, in the call log
     assert storage.tokens and storage.tokens.refresh_token == "refresh-1"
 
 

@@ -392,5 +392,7 @@ async def test_one_log_line_per_call(config: ps.Config, caplog: pytest.LogCaptur
         await call(client, "execute_sql", sql="SELECT * FROM nope")
     calls = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tool=")]
     assert len(calls) == 3
-    assert calls[0].startswith("tool=execute_sql ms=") and calls[0].endswith("rows=1 truncated=false error=-")
+    assert calls[0].startswith("tool=execute_sql principal=- ms=") and calls[0].endswith(
+        "rows=1 truncated=false error=-"
+    )
     assert calls[1].endswith("error=refused") and calls[2].endswith("error=42P01")
