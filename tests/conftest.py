@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -152,6 +155,46 @@ async def call(client: Client, tool: str, **args: Any) -> Called:
     result = await client.call_tool(tool, args)
     text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
     return Called(bool(result.is_error), text, result.structured_content)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await anyio.sleep(0.05)
+    return False
+
+
+def active_queries(url: str, application: str) -> int:
+    """Active backends of one application_name (with a cursor, `query` shows the FETCH, not the agent's SQL)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'", [application]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def cancel_midway(client: Client, running: Callable[[], bool]) -> bool:
+    """Start a 30 s query, cancel the call once `running()` says it runs in Postgres; True if it then stops
+    there within 5 s."""
+    async with anyio.create_task_group() as group:
+        scope = anyio.CancelScope()
+
+        async def slow() -> None:
+            with scope:
+                await client.call_tool("execute_sql", {"sql": "SELECT pg_sleep(30)"})
+
+        group.start_soon(slow)
+        assert await wait_for(running), "the query never started"
+        scope.cancel()
+    return await wait_for(lambda: not running(), 5)
 
 
 def fingerprint(url: str) -> tuple[Any, ...]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import psycopg
 import pytest
-from conftest import call, connect, ps
+from conftest import active_queries, call, cancel_midway, connect, ps
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.anyio
@@ -78,39 +77,12 @@ async def test_lock_timeout_says_which_limit_fired(database_url: str) -> None:
     assert "ERROR 55P03" in result.text and "lock_timeout (200 ms, POSTGRES_LOCK_TIMEOUT_MS)" in result.text
 
 
-def activity(url: str, application: str) -> list[tuple[Any, ...]]:
-    """Backends of one application_name (with a cursor, `query` shows the FETCH, not the agent's SQL)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s", [application]
-        ).fetchall()
-
-
-async def wait_for(predicate: Any, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await anyio.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_cancelled_call_cancels_the_query_in_postgres(database_url: str, mode: str) -> None:
     marker = f"cancel_me_{mode}"
     config = ps.Config(conn=make_conninfo(database_url, application_name=marker), pool_min=1, pool_max=1)
     async with connect(config, mode) as client:
-        async with anyio.create_task_group() as group:
-            scope = anyio.CancelScope()
-
-            async def slow_call() -> None:
-                with scope:
-                    await client.call_tool("execute_sql", {"sql": f"SELECT pg_sleep(30) AS {marker}"})
-
-            group.start_soon(slow_call)
-            assert await wait_for(lambda: any(s == "active" for _, s in activity(database_url, marker)))
-            scope.cancel()
-        assert await wait_for(lambda: not any(s == "active" for _, s in activity(database_url, marker)), 5)
+        assert await cancel_midway(client, lambda: active_queries(database_url, marker) == 1)
         # the single pooled connection is clean and usable
         after = await call(client, "execute_sql", sql="SELECT 1, current_setting('transaction_read_only')")
     assert after.data["rows"] == [[1, "on"]]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
-from conftest import ps
+from conftest import active_queries, cancel_midway, free_port, ps
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -143,12 +141,6 @@ async def test_raw_handshake_of_each_protocol_revision(database_url: str, versio
     assert payload["content"][0]["text"].startswith("answer (text)")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def uvicorn_server(config: ps.Config) -> Iterator[str]:
     """The real server on a real socket, in a thread (for what in-memory transports cannot show)."""
@@ -171,25 +163,13 @@ def uvicorn_server(config: ps.Config) -> Iterator[str]:
 async def test_closed_http_response_cancels_the_query(database_url: str) -> None:
     """2026-07-28 clients cancel by closing the response: the query must stop inside Postgres too."""
     from psycopg.conninfo import make_conninfo
-    from test_bounds import activity, wait_for
 
     marker = "http_cancel_me"
-    url = make_conninfo(database_url, application_name=marker)
-    config = http_config(url, port=free_port(), pool_min=1, pool_max=1)
+    config = http_config(make_conninfo(database_url, application_name=marker), port=free_port(), pool_min=1, pool_max=1)
     with uvicorn_server(config) as base:
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http), mode="auto") as client:
-            async with anyio.create_task_group() as group:
-                scope = anyio.CancelScope()
-
-                async def slow() -> None:
-                    with scope:
-                        await client.call_tool("execute_sql", {"sql": "SELECT pg_sleep(30)"})
-
-                group.start_soon(slow)
-                assert await wait_for(lambda: any(s == "active" for _, s in activity(database_url, marker)))
-                scope.cancel()
-            stopped = await wait_for(lambda: not any(s == "active" for _, s in activity(database_url, marker)), 5)
+            stopped = await cancel_midway(client, lambda: active_queries(database_url, marker) == 1)
             after = await client.call_tool("execute_sql", {"sql": "SELECT 1"})
     assert stopped and not after.is_error
 

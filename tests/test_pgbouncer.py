@@ -16,16 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import call, connect, ps
+from conftest import active_queries, call, cancel_midway, connect, free_port, ps
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -107,27 +101,12 @@ async def test_every_tool_through_pgbouncer_transaction_pooling(
 
 
 async def test_cancellation_through_pgbouncer(pgbouncer_url: str, database_url: str) -> None:
-    import anyio
-    import psycopg
-    from test_bounds import wait_for
+    """PgBouncer forwards the cancel request to the backend running the query."""
+    from psycopg.conninfo import make_conninfo
 
-    def sleeping() -> int:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'FETCH FORWARD%' "
-                               "AND state = 'active'").fetchone()  # fmt: skip
-            return int(row[0]) if row else 0
-
-    async with connect(ps.Config(conn=pgbouncer_url, pool_min=1, pool_max=1)) as client:
-        async with anyio.create_task_group() as group:
-            scope = anyio.CancelScope()
-
-            async def slow() -> None:
-                with scope:
-                    await client.call_tool("execute_sql", {"sql": "SELECT pg_sleep(30)"})
-
-            group.start_soon(slow)
-            assert await wait_for(lambda: sleeping() == 1)
-            scope.cancel()
-        assert await wait_for(lambda: sleeping() == 0, 5)
+    marker = "pgbouncer_cancel_me"
+    config = ps.Config(conn=make_conninfo(pgbouncer_url, application_name=marker), pool_min=1, pool_max=1)
+    async with connect(config) as client:
+        assert await cancel_midway(client, lambda: active_queries(database_url, marker) == 1)
         after = await call(client, "execute_sql", sql="SELECT 1")
     assert after.data["rows"] == [[1]]
