@@ -2102,7 +2102,6 @@ class StateSealer:
 
 DEFAULT_REDIRECT_ALLOWLIST = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback",
                               "loopback")  # fmt: skip
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
 def redirect_allowed(uri: str, allowlist: Sequence[str]) -> bool:
