@@ -3,10 +3,10 @@
 Sections, in the order data flows:
   1. Configuration          settings from CLI flags > environment > defaults, validated at start-up
   2. SQL gate               pglast (PostgreSQL's own parser) decides what may run at all
-  3. Database access        pool, one-round-trip read-only pipeline, values made JSON-safe, errors
+  3. Database access        pool, one-round-trip libpq pipeline, values made JSON-safe, errors
   4. Introspection queries  one catalog query per tool, each building its answer inside Postgres
   5. Tools                  the six MCP tools, their result models and compact text renderings
-  6. Auth and HTTP          static bearer token, /health and /ready, the ASGI app
+  6. Auth and HTTP          bearer tokens (static or JWKS-verified JWTs), the OAuth relay, probes, the app
   7. Entry point            serve, --check, --demo
 """
 
@@ -1960,7 +1960,7 @@ TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enum
 
 
 # =====================================================================================================
-# 6. Auth and HTTP: static bearer token through the SDK's TokenVerifier, /health, /ready, the ASGI app
+# 6. Auth and HTTP: bearer tokens (static or OAuth JWTs), the OAuth relay, /health, /ready, the ASGI app
 # =====================================================================================================
 
 
