@@ -16,8 +16,10 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import contextvars
 import dataclasses
 import difflib
+import fnmatch
 import hashlib
 import hmac
 import html
@@ -194,6 +196,8 @@ SETTINGS: tuple[Setting, ...] = (
             "longer values are cut with a marker"),
     Setting("schemas", "--schemas", ("POSTGRES_SCHEMAS",), None, lambda v: _csv(v) or None,
             "schemas the tools expose (comma-separated; default: every non-system schema the role can use)"),
+    Setting("permissions_file", "--permissions-file", ("MCP_PERMISSIONS_FILE",), None, lambda v: v.strip() or None,
+            "YAML file of roles and principals: who sees and queries what (see permissions.yaml)"),
     Setting("require_readonly_role", "--require-readonly-role", ("POSTGRES_REQUIRE_READONLY_ROLE",), False,
             _parse_bool, "refuse to start unless the role is read-only", is_switch=True),
     Setting("log_level", "--log-level", ("MCP_LOG_LEVEL",), "INFO",
@@ -204,11 +208,6 @@ SETTINGS: tuple[Setting, ...] = (
 # Settings other tools use to switch writes on. Here there is nothing to switch: saying so beats ignoring them.
 WRITE_MODE_SETTINGS = ("POSTGRES_READONLY", "POSTGRES_READ_ONLY", "MCP_READ_ONLY", "READ_ONLY")
 WRITE_MODE_ENABLERS = ("POSTGRES_ALLOW_WRITES", "MCP_ALLOW_WRITES", "ALLOW_WRITES", "POSTGRES_READ_WRITE")
-
-
-# Settings of features this version does not have yet. Ignoring them would let an operator believe
-# that permissions or OAuth are enforced when they are not: refuse instead.
-NOT_YET_SUPPORTED = ("MCP_PERMISSIONS_FILE",)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -242,6 +241,7 @@ class Config:
     max_response_bytes: int = 60_000
     max_cell_chars: int = 2_000
     schemas: tuple[str, ...] | None = None
+    permissions_file: str | None = None
     require_readonly_role: bool = False
     log_level: str = "INFO"
     command: Literal["serve", "check", "demo"] = "serve"
@@ -308,11 +308,13 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     values["command"] = "demo" if args.get("demo") else "check" if args.get("check") else "serve"
     config = Config(**values)
     validate_config(config)
+    if config.permissions_file:
+        load_permissions(config.permissions_file)  # every mistake in the file stops the start-up here
     return config
 
 
 def refuse_unsafe_settings(env: dict[str, str] | os._Environ[str]) -> None:
-    """Settings that try to switch writes on, or that belong to features not built yet, stop the start-up."""
+    """Settings that try to switch writes on stop the start-up: there is nothing to switch."""
     for name, value in env.items():
         wants_writes = (name in WRITE_MODE_SETTINGS and not _parse_bool_lenient(value, default=True)) or (
             name in WRITE_MODE_ENABLERS and _parse_bool_lenient(value, default=True)
@@ -320,9 +322,6 @@ def refuse_unsafe_settings(env: dict[str, str] | os._Environ[str]) -> None:
         if wants_writes:
             raise ConfigError(f"{name}={value} is refused: this server is read-only by construction and has no "
                               "write mode; remove the setting")  # fmt: skip
-        if name in NOT_YET_SUPPORTED and value:
-            raise ConfigError(f"{name} is not supported by this version (per-user permissions are not built "
-                              "yet); unset it, and restrict access with the database role's grants")  # fmt: skip
 
 
 def _parse_bool_lenient(value: str, default: bool) -> bool:
@@ -359,6 +358,119 @@ def validate_config(config: Config) -> None:
             f"--host {config.host} exposes the database beyond this machine without auth: set "
             "MCP_API_TOKEN or MCP_AUTH_ISSUER, or pass --allow-unauthenticated if a proxy in front authenticates"
         )
+
+
+TOOL_NAMES = ("list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql")
+METADATA_SCHEMAS = ("pg_catalog", "information_schema")  # names and types, never table data
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one kind of principal may see and do (permissions.yaml documents every field)."""
+
+    name: str
+    schemas: tuple[str, ...] | None = None  # None: every schema the server exposes
+    tables: tuple[str, ...] | None = None  # "schema.table" globs; None: every table of its schemas
+    tools: frozenset[str] = frozenset(TOOL_NAMES)
+    max_rows: int | None = None
+    statement_timeout_ms: int | None = None
+    postgres_role: str | None = None  # SET LOCAL ROLE: Postgres enforces grants and row-level security
+
+    def sees_schema(self, schema: str) -> bool:
+        return self.schemas is None or schema in self.schemas
+
+    def sees_table(self, schema: str, table: str) -> bool:
+        if not self.sees_schema(schema):
+            return False
+        return self.tables is None or any(fnmatch.fnmatchcase(f"{schema}.{table}", glob) for glob in self.tables)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    roles: dict[str, Role]
+    principals: tuple[tuple[tuple[tuple[str, Any], ...], str], ...]  # (match items, role name), first match wins
+    default_role: str | None  # None: deny
+
+    def role_for(self, token: Any) -> Role | None:
+        """The role of the calling principal (on stdio, with no token: the default role), or None: denied."""
+        if token is not None:
+            facts = {"sub": token.subject, "client_id": token.client_id,
+                     "email": (token.claims or {}).get("email"),
+                     "static_token": bool((token.claims or {}).get("static_token"))}  # fmt: skip
+            for match, role in self.principals:
+                if all(facts.get(key) == value for key, value in match):
+                    return self.roles[role]
+        return self.roles.get(self.default_role) if self.default_role else None
+
+
+ROLE_FIELDS = {"schemas", "tables", "tools", "max_rows", "statement_timeout_ms", "postgres_role"}
+MATCH_FIELDS = {"sub", "email", "client_id", "static_token"}
+
+
+@lru_cache(maxsize=4)
+def load_permissions(path: str) -> Permissions:
+    """Read and check permissions.yaml; every mistake is a ConfigError naming the file and the entry."""
+    import yaml
+
+    where = f"MCP_PERMISSIONS_FILE {path}"
+    try:
+        with open(path, encoding="utf-8") as file:
+            document = yaml.safe_load(file) or {}
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("roles"), dict):
+        raise ConfigError(f"{where}: expected a mapping with 'roles' (see the example permissions.yaml)")
+    roles = {str(name): parse_role(where, str(name), spec) for name, spec in document["roles"].items()}
+    principals = []
+    for index, entry in enumerate(document.get("principals") or []):
+        match, role = (entry or {}).get("match"), (entry or {}).get("role")
+        if not isinstance(match, dict) or not match or set(match) - MATCH_FIELDS:
+            raise ConfigError(
+                f"{where}: principals[{index}].match needs one or more of {', '.join(sorted(MATCH_FIELDS))}"
+            )
+        if role not in roles:
+            raise ConfigError(f"{where}: principals[{index}] names role {role!r}, which 'roles' does not define")
+        principals.append((tuple(sorted(match.items())), str(role)))
+    default = document.get("default_role", "deny")
+    if default != "deny" and default not in roles:
+        raise ConfigError(f"{where}: default_role {default!r} is neither 'deny' nor a defined role")
+    return Permissions(roles, tuple(principals), None if default == "deny" else str(default))
+
+
+def parse_role(where: str, name: str, spec: Any) -> Role:
+    spec = spec or {}
+    if not isinstance(spec, dict) or set(spec) - ROLE_FIELDS:
+        unknown = sorted(set(spec) - ROLE_FIELDS) if isinstance(spec, dict) else spec
+        raise ConfigError(
+            f"{where}: role {name!r} has unknown fields {unknown}; known: {', '.join(sorted(ROLE_FIELDS))}"
+        )
+
+    def names(key: str) -> tuple[str, ...] | None:
+        value = spec.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise ConfigError(f"{where}: role {name!r}: {key} must be a list of names")
+        return tuple(value)
+
+    tools = names("tools")
+    if tools is not None and set(tools) - set(TOOL_NAMES):
+        raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(set(tools) - set(TOOL_NAMES))}")
+    tables = names("tables")
+    if tables and any("." not in glob for glob in tables):
+        raise ConfigError(f"{where}: role {name!r}: tables are 'schema.table' globs, such as shop.* or shop.orders")
+    for key in ("max_rows", "statement_timeout_ms"):
+        if spec.get(key) is not None and (not isinstance(spec[key], int) or spec[key] < 1):
+            raise ConfigError(f"{where}: role {name!r}: {key} must be a positive integer")
+    postgres_role = spec.get("postgres_role")
+    if postgres_role is not None and not isinstance(postgres_role, str):
+        raise ConfigError(f"{where}: role {name!r}: postgres_role must be a role name")
+    return Role(name=name, schemas=names("schemas"), tables=tables,
+                tools=frozenset(tools) if tools is not None else frozenset(TOOL_NAMES),
+                max_rows=spec.get("max_rows"), statement_timeout_ms=spec.get("statement_timeout_ms"),
+                postgres_role=postgres_role)  # fmt: skip
 
 
 # =====================================================================================================
@@ -471,6 +583,7 @@ class GatedStatement:
     sql: str
     kind: Literal["select", "explain", "show"]
     offset: int  # characters cut from the front of the original text, to map error positions back
+    relations: tuple[tuple[str | None, str], ...] = ()  # (schema or None, name) the statement reads
 
 
 def _iter_nodes(tree: Any) -> Any:
@@ -530,13 +643,14 @@ def gate(sql: str) -> GatedStatement:
     raw = statements[0]
     ((top_kind, top),) = raw["stmt"].items()
     kind = _statement_kind(top_kind, top)
-    _check_tree(raw["stmt"])
+    relations = _check_tree(raw["stmt"])
     start = raw.get("stmt_location", 0)
     length = raw.get("stmt_len", 0)
     encoded = sql.encode()
     text = encoded[start : start + length if length else None].decode()
     offset = len(encoded[:start].decode())
-    return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()))
+    return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()),
+                          relations=relations)  # fmt: skip
 
 
 def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "explain", "show"]:
@@ -565,7 +679,10 @@ def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "ex
     raise GateRefusal(f"{name} refused: this server is read-only; only SELECT, VALUES, TABLE, EXPLAIN and SHOW run")
 
 
-def _check_tree(tree: dict[str, Any]) -> None:
+def _check_tree(tree: dict[str, Any]) -> tuple[tuple[str | None, str], ...]:
+    """Refuse anything that is not a read; return the relations the statement names (CTE names left out)."""
+    relations: set[tuple[str | None, str]] = set()
+    ctes: set[str] = set()
     for node_type, node in _iter_nodes(tree):
         if node_type in WRITE_NODES:
             raise GateRefusal(
@@ -587,6 +704,10 @@ def _check_tree(tree: dict[str, Any]) -> None:
             relname = node.get("relname", "")
             if relname in DENIED_RELATIONS:
                 raise GateRefusal(f"relation {relname} refused: it {DENIED_RELATIONS[relname]}")
+            relations.add((node.get("schemaname"), relname))
+        elif node_type == "CommonTableExpr":
+            ctes.add(node.get("ctename", ""))
+    return tuple(sorted((r for r in relations if r[0] is not None or r[1] not in ctes), key=str))
 
 
 def _caret(sql: str, position: int | None) -> str:
@@ -773,10 +894,19 @@ class RowSet:
 class Limits:
     statement_timeout_ms: int
     lock_timeout_ms: int
+    postgres_role: str | None = None  # a permissions role's SET LOCAL ROLE
+    search_path: str | None = None  # a permissions role's schemas: where unqualified names resolve
+
+    def sql(self, server_version: int) -> str:
+        """SET_LIMITS_SQL, plus the role and search path when a permissions role sets them."""
+        sql = SET_LIMITS_SQL_14 if server_version >= 140000 else SET_LIMITS_SQL
+        extras = [name for name, value in (("role", self.postgres_role), ("search_path", self.search_path)) if value]
+        return sql + "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
 
     def params(self) -> list[bytes]:
         idle_ms = self.statement_timeout_ms * 2  # the server always rolls back first; this is a backstop
-        return [str(value).encode() for value in (self.statement_timeout_ms, self.lock_timeout_ms, idle_ms)]
+        values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.postgres_role, self.search_path]
+        return [str(value).encode() for value in values if value is not None]
 
 
 # Sent with every call in the same round trip. Every value is LOCAL: it ends with the transaction.
@@ -932,7 +1062,7 @@ async def run_read(
     With `cursor`, the statement runs as a server-side cursor and at most `fetch` + 1 rows cross the
     network, so a query for 100 million rows costs what one for 100 does.
     """
-    limits_sql = SET_LIMITS_SQL_14 if conn.info.server_version >= 140000 else SET_LIMITS_SQL
+    limits_sql = limits.sql(conn.info.server_version)
     statement = (
         [Command((CURSOR_PREFIX + sql).encode(), params), Command(f"FETCH FORWARD {fetch + 1} FROM mcp_rows".encode())]
         if cursor
@@ -995,6 +1125,15 @@ def connection_failure_reason(exc: BaseException, conninfo: str) -> str:
     return reason.replace(password, "***") if password else reason
 
 
+# The calling principal's permissions role for the duration of one tool call (set by `respond`); None when no
+# permissions file is configured.
+CALLER_ROLE: contextvars.ContextVar[Role | None] = contextvars.ContextVar("caller_role", default=None)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass
 class App:
     """Lifespan state shared by every call: configuration, the pool, caches and the role posture."""
@@ -1003,16 +1142,32 @@ class App:
     pool: AsyncConnectionPool | None = None
     type_names: dict[int, str] = field(default_factory=dict)
     posture: dict[str, Any] | None = None
+    permissions: Permissions | None = None
     prepare: bool = True  # off once a transaction pooler shows (prepared statements do not survive there)
 
     @property
     def schemas_param(self) -> list[str] | None:
-        """$1 of every introspection query: the configured schemas, or NULL for all non-system ones."""
-        return list(self.config.schemas) if self.config.schemas else None
+        """$1 of every introspection query: the configured schemas (narrowed to the caller's role), or NULL for
+        all non-system ones."""
+        schemas = self.config.schemas
+        role = CALLER_ROLE.get()
+        if role is not None and role.schemas is not None:
+            schemas = tuple(s for s in role.schemas if schemas is None or s in schemas)
+        return list(schemas) if schemas is not None else None
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.config.statement_timeout_ms, self.config.lock_timeout_ms)
+        role = CALLER_ROLE.get()
+        if role is None:
+            return Limits(self.config.statement_timeout_ms, self.config.lock_timeout_ms)
+        timeout = min(self.config.statement_timeout_ms, role.statement_timeout_ms or self.config.statement_timeout_ms)
+        search_path = ", ".join(quote_ident(s) for s in role.schemas) if role.schemas else None
+        return Limits(timeout, self.config.lock_timeout_ms, role.postgres_role, search_path)
+
+    @property
+    def max_rows(self) -> int:
+        role = CALLER_ROLE.get()
+        return min(self.config.max_rows, role.max_rows or self.config.max_rows) if role else self.config.max_rows
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -1557,7 +1712,7 @@ def render_table(records: list[dict[str, Any]], keys: Sequence[str]) -> str:
     return "\n".join([dumps(list(keys)), *(dumps([record.get(key) for key in keys]) for record in records)])
 
 
-def parse_identifier(text: str) -> list[tuple[str, bool]]:
+def split_identifier(text: str) -> list[tuple[str, bool]]:
     """Split 'schema.table', '"Mixed Case"', 'sales."Order"' into (name, was_quoted) parts."""
     parts: list[tuple[str, bool]] = []
     i, text = 0, text.strip()
@@ -1588,7 +1743,12 @@ def parse_identifier(text: str) -> list[tuple[str, bool]]:
             i += 1
     if not parts or any(not name for name, _ in parts):
         raise ToolFailure(f'empty name {text!r}: give a table such as orders, public.orders or "Order Items"')
-    return parts[-2:]
+    return parts
+
+
+def parse_identifier(text: str) -> list[tuple[str, bool]]:
+    """A table name as an agent wrote it: (schema, table) or (table,) parts; a database prefix is ignored."""
+    return split_identifier(text)[-2:]
 
 
 def suggest(name: str, candidates: list[str]) -> str:
@@ -1617,7 +1777,7 @@ async def resolve_params(app: App, table: str, schema: str | None) -> list[Any]:
 
 async def table_not_found(app: App, params: list[Any]) -> ToolFailure:
     schema, name = params[1], params[2]
-    names = await app.read_json(RELATION_NAMES_SQL, params[:1])
+    names = [n for n in await app.read_json(RELATION_NAMES_SQL, params[:1]) or [] if visible(n)]
     where = f" in schema {schema}" if schema else ""
     return ToolFailure(
         f"table {name!r} not found{where}.{suggest(name, names or [])} Use list_tables to see what exists.",
@@ -1657,6 +1817,10 @@ async def answer_list_tables(app: App, schema: str, pattern: str | None) -> Answ
         raise await schema_not_found(app, name)
     tables, total = found["tables"], found["total"]
     truncated = total > len(tables)
+    role = CALLER_ROLE.get()
+    if role is not None and role.tables is not None:  # only what the role may see, hidden ones not even counted
+        tables = found["tables"] = [t for t in tables if role.sees_table(found["schema"], t["name"])]
+        total = found["total"] = len(tables)
     found["truncated"] = truncated
     head = f"{found['schema']}: {total} relations" + (f" matching {pattern!r}" if pattern else "")
     if truncated:
@@ -1724,16 +1888,19 @@ def render_description(d: dict[str, Any]) -> str:
 async def answer_describe_table(app: App, table: str, schema: str | None) -> Answer:
     params = await resolve_params(app, table, schema)
     described = await app.read_json(DESCRIBE_TABLE_SQL, params)
-    if described is None:
+    if described is None or not visible(f"{quote_ident(described['schema'])}.{quote_ident(described['name'])}"):
         raise await table_not_found(app, params)
+    if described.get("referenced_by"):
+        described["referenced_by"] = [fk for fk in described["referenced_by"] if visible(fk["table"])] or None
     return Answer(described, render_description(described), rows=len(described["columns"]))
 
 
 async def answer_get_relationships(app: App, table: str, schema: str | None) -> Answer:
     params = await resolve_params(app, table, schema)
     found = await app.read_json(RELATIONSHIPS_SQL, params)
-    if found is None:
+    if found is None or not visible(found["table"]):
         raise await table_not_found(app, params)
+    found["incoming"] = [fk for fk in found["incoming"] if visible(fk["table"])]
     lines = [f"{found['table']}", f"outgoing ({len(found['outgoing'])}):"]
     lines += [fk_line(fk, incoming=False) for fk in found["outgoing"]]
     lines.append(f"incoming ({len(found['incoming'])}):")
@@ -1751,6 +1918,11 @@ async def answer_list_enums(app: App, schema: str | None) -> Answer:
     if name and not found["schema_found"]:
         raise await schema_not_found(app, name)
     enums = found["enums"]
+    for enum in enums:
+        if enum.get("used_by"):
+            enum["used_by"] = [
+                c for c in enum["used_by"] if visible(".".join(quote_ident(n) for n, _ in split_identifier(c)[:2]))
+            ]
     lines = [
         f"{e['schema']}.{e['name']}: {'|'.join(e['values'])}"
         + (f"  (used by {', '.join(e['used_by'])})" if e.get("used_by") else "")
@@ -1763,13 +1935,15 @@ async def answer_list_enums(app: App, schema: str | None) -> Answer:
 async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_rows: int | None) -> Answer:
     started = time.perf_counter()
     config = app.config
-    if max_rows is not None and not 1 <= max_rows <= config.max_rows:
-        raise ToolFailure(f"max_rows must be between 1 and {config.max_rows} (POSTGRES_MAX_ROWS)")
-    limit = max_rows or config.max_rows
+    ceiling = app.max_rows
+    if max_rows is not None and not 1 <= max_rows <= ceiling:
+        raise ToolFailure(f"max_rows must be between 1 and {ceiling} (POSTGRES_MAX_ROWS, or your role's max_rows)")
+    limit = max_rows or ceiling
     try:
         statement = gate(sql)
     except GateRefusal as refusal:
         raise ToolFailure(str(refusal), kind="refused") from None
+    check_relations(statement.relations)
     cursor = statement.kind == "select"
     shift = statement.offset - (len(CURSOR_PREFIX) if cursor else 0)
     try:
@@ -1816,7 +1990,7 @@ async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_r
         note = (
             f"more rows exist: cut at max_rows={limit}. Narrow with WHERE, aggregate with GROUP BY/count(*), "
             f"or page with ORDER BY ... LIMIT/OFFSET"
-            + (f"; max_rows can go up to {config.max_rows}" if limit < config.max_rows else "")
+            + (f"; max_rows can go up to {ceiling}" if limit < ceiling else "")
         )
     footer = f"-- {len(rows)} row{'s' if len(rows) != 1 else ''} in {elapsed} ms" + (
         f"; TRUNCATED: {note}" if note else ""
@@ -1838,8 +2012,12 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
     started = time.perf_counter()
     error_class = "-"
     answer: Answer | None = None
+    app = ctx.request_context.lifespan_context
+    role_token = CALLER_ROLE.set(None)
     try:
-        answer = await produce(ctx.request_context.lifespan_context)
+        if app.permissions is not None:
+            CALLER_ROLE.set(caller_role(app.permissions, tool))
+        answer = await produce(app)
         result = CallToolResult(
             content=[TextContent(type="text", text=answer.text)], structured_content=answer.structured
         )
@@ -1853,6 +2031,8 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
         error_class = type(exc).__name__
         log.exception("tool %s failed unexpectedly", tool)
         result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
+    finally:
+        CALLER_ROLE.reset(role_token)
     log.info(
         "tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s",
         tool,
@@ -1863,6 +2043,48 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
         error_class,
     )
     return result
+
+
+def caller_role(permissions: Permissions, tool: str) -> Role:
+    """The calling principal's role, if it may use `tool`; otherwise a ToolFailure saying why."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    role = permissions.role_for(get_access_token())
+    if role is None:
+        raise ToolFailure(f"permission denied: no role in MCP_PERMISSIONS_FILE grants {principal()} access; "
+                          "ask the operator to map you to a role", kind="denied")  # fmt: skip
+    if tool not in role.tools:
+        raise ToolFailure(f"permission denied: role {role.name!r} may not use {tool}; it may use "
+                          f"{', '.join(sorted(role.tools))}", kind="denied")  # fmt: skip
+    return role
+
+
+def visible(qualified: str) -> bool:
+    """Whether the caller's role may see a relation named 'schema.table' (quoted as format('%I.%I') quotes)."""
+    role = CALLER_ROLE.get()
+    if role is None:
+        return True
+    (schema, _), (table, _) = parse_identifier(qualified)
+    return role.sees_table(schema, table)
+
+
+def check_relations(relations: Sequence[tuple[str | None, str]]) -> None:
+    """execute_sql reads only relations the caller's role may read (system catalogs hold only names and types)."""
+    role = CALLER_ROLE.get()
+    if role is None:
+        return
+    for schema, name in relations:
+        if schema in METADATA_SCHEMAS:
+            continue
+        if schema is None:
+            if role.tables is not None:  # table-by-table access: where an unqualified name lands is not known here
+                raise ToolFailure(f"permission check: qualify {name!r} with its schema (for example "
+                                  f"{(role.schemas or ('public',))[0]}.{name}): role {role.name!r} is granted "
+                                  "tables one by one", kind="denied")  # fmt: skip
+            continue  # resolved on the role's search_path: its own schemas only
+        if not role.sees_table(schema, name):
+            raise ToolFailure(f"permission denied: {schema}.{name} is outside what role {role.name!r} may read",
+                              kind="denied")  # fmt: skip
 
 
 def principal() -> str:
@@ -2316,6 +2538,7 @@ def make_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_server: Any) -> AsyncIterator[App]:
         app = App(config=config, pool=await open_pool(config))
+        app.permissions = load_permissions(config.permissions_file) if config.permissions_file else None
         holder["app"] = app
         report = asyncio.create_task(report_posture(app)) if app.pool else None
         if app.pool is None:

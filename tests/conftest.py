@@ -72,6 +72,9 @@ DO $$ BEGIN CREATE ROLE {READER_ROLE} LOGIN; EXCEPTION WHEN duplicate_object THE
 GRANT USAGE ON SCHEMA shop, hr, analytics, public, wide TO {READER_ROLE};
 GRANT SELECT ON ALL TABLES IN SCHEMA shop, hr, analytics, public, wide TO {READER_ROLE};
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+DO $$ BEGIN CREATE ROLE mcp_test_limited NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+GRANT USAGE ON SCHEMA shop TO mcp_test_limited;
+GRANT SELECT ON shop.orders TO mcp_test_limited;
 ANALYZE;
 """
 

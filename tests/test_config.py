@@ -70,11 +70,6 @@ def test_no_setting_weakens_read_only(env: dict[str, str]) -> None:
     assert "read-only by construction" in message and "no write mode" in message
 
 
-@pytest.mark.parametrize("name", ["MCP_PERMISSIONS_FILE"])
-def test_settings_of_features_not_built_yet_are_refused_not_ignored(name: str) -> None:
-    assert f"{name} is not supported by this version" in refusal(**{name: "x"})
-
-
 def test_settings_that_agree_with_read_only_are_accepted() -> None:
     load(POSTGRES_READONLY="true")
     load(POSTGRES_ALLOW_WRITES="false")

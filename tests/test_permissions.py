@@ -1,0 +1,136 @@
+"""Per-principal permissions: roles from a YAML file decide what each caller sees and queries, and a role's
+postgres_role makes Postgres itself enforce grants (SET LOCAL ROLE inside the read-only transaction)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import call, connect, ps
+
+pytestmark = pytest.mark.anyio
+
+ANALYST = {"schemas": ["shop"], "tables": ["shop.orders", "shop.customers"], "max_rows": 5}
+
+
+def permissions(tmp_path: Path, document: dict[str, Any]) -> str:
+    path = tmp_path / "permissions.yaml"
+    path.write_text(yaml.safe_dump(document))
+    ps.load_permissions.cache_clear()
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"roles": {"a": {"tools": ["drop_everything"]}}}, "unknown tools ['drop_everything']"),
+        ({"roles": {"a": {"colour": "red"}}}, "role 'a' has unknown fields ['colour']"),
+        ({"roles": {"a": {"tables": ["orders"]}}}, "tables are 'schema.table' globs"),
+        ({"roles": {"a": {"max_rows": 0}}}, "max_rows must be a positive integer"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"sub": "x"}, "role": "b"}]}, "names role 'b'"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"nickname": "x"}, "role": "a"}]}, "match needs one or more"),
+        ({"roles": {"a": {}}, "default_role": "b"}, "default_role 'b' is neither 'deny' nor a defined role"),
+        ({"role": {}}, "expected a mapping with 'roles'"),
+    ],
+)
+def test_every_mistake_in_the_file_stops_the_start(tmp_path: Path, document: dict[str, Any], message: str) -> None:
+    path = permissions(tmp_path, document)
+    with pytest.raises(ps.ConfigError) as refused:
+        ps.load_config(["--permissions-file", path], environ={})
+    assert message in str(refused.value) and path in str(refused.value)
+
+
+def test_the_example_file_is_valid() -> None:
+    ps.load_permissions.cache_clear()
+    example = ps.load_permissions(str(Path(__file__).parent.parent / "permissions.yaml"))
+    assert set(example.roles) == {"analyst", "viewer"} and example.default_role is None
+
+
+async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str, tmp_path: Path) -> None:
+    """On stdio (no token) the default role applies."""
+    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        schemas = await call(client, "list_schemas")
+        tables = await call(client, "list_tables", schema="shop")
+        hidden = await call(client, "describe_table", table="shop.order_items")
+        customers = await call(client, "describe_table", table="shop.customers")
+        other_schema = await call(client, "list_tables", schema="hr")
+        rows = await call(client, "execute_sql", sql="SELECT id FROM shop.orders ORDER BY id")
+        too_many = await call(client, "execute_sql", sql="SELECT 1", max_rows=6)
+        outside = await call(client, "execute_sql", sql="SELECT * FROM shop.orders o JOIN hr.employees e ON true")
+        unqualified = await call(client, "execute_sql", sql="SELECT * FROM orders")
+        cte = await call(client, "execute_sql", sql="WITH o AS (SELECT * FROM shop.orders) SELECT count(*) FROM o")
+        catalog = await call(client, "execute_sql", sql="SELECT count(*) > 0 FROM pg_catalog.pg_class")
+        relationships = await call(client, "get_relationships", table="shop.customers")
+    assert [s["name"] for s in schemas.data["schemas"]] == ["shop"]
+    assert [t["name"] for t in tables.data["tables"]] == ["customers", "orders"] and tables.data["total"] == 2
+    assert hidden.is_error and "not found" in hidden.text and "order_items" not in hidden.text.split("Did you")[-1]
+    assert {fk["table"] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
+    assert other_schema.is_error
+    assert rows.data["row_count"] == 5 and rows.data["truncated"] is True
+    assert too_many.is_error and "between 1 and 5" in too_many.text
+    assert outside.is_error and "hr.employees is outside what role 'analyst' may read" in outside.text
+    assert unqualified.is_error and "qualify 'orders' with its schema (for example shop.orders)" in unqualified.text
+    assert cte.data["rows"] == [[2000]] and catalog.data["rows"] == [[True]]
+    assert {fk["table"] for fk in relationships.data["incoming"]} == {"shop.customers", "shop.orders"}
+
+
+async def test_unmapped_callers_are_denied_by_default(database_url: str, tmp_path: Path) -> None:
+    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}})
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        for tool, args in [("list_schemas", {}), ("execute_sql", {"sql": "SELECT 1"})]:
+            result = await call(client, tool, **args)
+            assert result.is_error and "permission denied: no role in MCP_PERMISSIONS_FILE grants" in result.text
+
+
+async def test_a_role_limits_tools(database_url: str, tmp_path: Path) -> None:
+    path = permissions(tmp_path, {"roles": {"browse": {"tools": ["list_schemas", "list_tables"]}},
+                                  "default_role": "browse"})  # fmt: skip
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        allowed = await call(client, "list_schemas")
+        refused = await call(client, "execute_sql", sql="SELECT 1")
+    assert not allowed.is_error
+    assert refused.is_error and "role 'browse' may not use execute_sql" in refused.text
+
+
+async def test_postgres_role_makes_postgres_enforce_grants(database_url: str, tmp_path: Path) -> None:
+    limited = {"schemas": ["shop"], "postgres_role": "mcp_test_limited"}
+    path = permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
+    config = ps.Config(conn=database_url, permissions_file=path, pool_min=1, pool_max=1)
+    async with connect(config) as client:
+        who = await call(client, "execute_sql", sql="SELECT current_user, current_setting('search_path')")
+        granted = await call(client, "execute_sql", sql="SELECT count(*) FROM orders")  # search_path: shop
+        not_granted = await call(client, "execute_sql", sql="SELECT count(*) FROM shop.customers")
+    assert who.data["rows"] == [["mcp_test_limited", '"shop"']]
+    assert granted.data["rows"] == [[2000]]
+    assert not_granted.is_error and "ERROR 42501" in not_granted.text  # Postgres said no, not the gate
+    async with connect(ps.Config(conn=database_url, pool_min=1, pool_max=1)) as client:  # no role leaks
+        after = await call(client, "execute_sql", sql="SELECT current_user = session_user")
+    assert after.data["rows"] == [[True]]
+
+
+async def test_principals_map_to_roles_over_http(database_url: str, tmp_path: Path) -> None:
+    """JWT subjects and the static token each get their own role; an unmapped subject is denied."""
+    from test_oauth import Provider, oauth_config, served
+
+    path = permissions(tmp_path, {
+        "roles": {"analyst": ANALYST, "hr": {"schemas": ["hr"]}},
+        "principals": [{"match": {"sub": "alice"}, "role": "analyst"}, {"match": {"static_token": True}, "role": "hr"}],
+    })  # fmt: skip
+    provider = Provider()
+    config = oauth_config(conn=database_url, permissions_file=path, api_token="static-tok", stateless=True)
+    sql = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "list_schemas", "arguments": {}}}  # fmt: skip
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}  # fmt: skip
+    seen = {}
+    async with served(provider, config) as http:
+        for who, token in [("alice", provider.mint(sub="alice")), ("bob", provider.mint(sub="bob")),
+                           ("static", "static-tok")]:  # fmt: skip
+            response = await http.post("/mcp", json=sql, headers={**headers, "Authorization": f"Bearer {token}"})
+            seen[who] = response.json()["result"]
+    assert [s["name"] for s in seen["alice"]["structuredContent"]["schemas"]] == ["shop"]
+    assert [s["name"] for s in seen["static"]["structuredContent"]["schemas"]] == ["hr"]
+    assert seen["bob"]["isError"] and "permission denied" in seen["bob"]["content"][0]["text"]
