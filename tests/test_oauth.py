@@ -289,24 +289,31 @@ async def test_callback_refuses_forged_or_expired_state() -> None:
 
 
 async def test_token_endpoint_relays_with_the_secret_and_checks_the_redirect_uri() -> None:
-    for method in ("client_secret_basic", "client_secret_post"):
+    """claude.ai-style (its own callback) and native-style (loopback): register → authorize → callback → token →
+    refresh → tools/list with the refreshed token."""
+    claude = "https://claude.ai/api/mcp/auth_callback"
+    for method, redirect in (("client_secret_basic", claude), ("client_secret_post", CLIENT_REDIRECT)):
         provider = Provider(auth_method=method)
-        async with served(provider, oauth_config(auth_token_auth_method=method)) as http:
+        async with served(provider, oauth_config(auth_token_auth_method=method, stateless=True)) as http:
+            registered = await http.post("/register", json={"redirect_uris": [redirect]})
+            assert registered.json()["client_id"] == CLIENT_ID
             verifier = secrets.token_urlsafe(40)
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-            go = await http.get("/authorize", params=authorize_query(code_challenge=challenge))
+            go = await http.get("/authorize", params=authorize_query(redirect, code_challenge=challenge))
             back = await provider_follow(provider, go.headers["location"])
             answer = await http.get(back)  # our callback
             client_side = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-            assert answer.headers["location"].startswith(CLIENT_REDIRECT)
+            assert answer.headers["location"].startswith(redirect + "?")
             assert client_side["state"] == "client-state" and client_side["iss"] == BASE
             wrong = await http.post("/token", data={"grant_type": "authorization_code", "code": client_side["code"],
                                                     "redirect_uri": "http://127.0.0.1:1/other",
                                                     "code_verifier": verifier})  # fmt: skip
             tokens = await http.post("/token", data={"grant_type": "authorization_code", "code": client_side["code"],
-                                                     "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier,
+                                                     "redirect_uri": redirect, "code_verifier": verifier,
                                                      "client_id": CLIENT_ID})  # fmt: skip
             refreshed = await http.post("/token", data={"grant_type": "refresh_token", "refresh_token": "refresh-1"})
+            bearer = {**HEADERS, "Authorization": f"Bearer {refreshed.json()['access_token']}"}
+            listed = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=bearer)
             forged = await http.post("/token", data={"grant_type": "authorization_code", "code": "made-up"})
             other_grant = await http.post("/token", data={"grant_type": "password", "username": "u"})
         assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
@@ -314,6 +321,7 @@ async def test_token_endpoint_relays_with_the_secret_and_checks_the_redirect_uri
         assert tokens.headers["cache-control"] == "no-store"
         assert jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})["iss"] == ISSUER
         assert refreshed.status_code == 200 and refreshed.json()["refresh_token"] == "refresh-1"
+        assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 6
         assert forged.json()["error"] == "invalid_grant" and other_grant.json()["error"] == "unsupported_grant_type"
         exchange = provider.token_requests[0]
         assert exchange["redirect_uri"] == f"{BASE}/oauth/callback" and exchange["code_verifier"] == verifier
