@@ -1423,6 +1423,7 @@ SELECT json_build_object(
         'comment', obj_description(p.oid, 'pg_class'))) ORDER BY p.relname) FROM page p), '[]'))
 FROM s"""
 
+PARTITIONS_SHOWN = 100  # a table may have thousands; describe_table lists the first ones and counts all
 DESCRIBE_TABLE_SQL = f"""
 WITH {RESOLVE_TABLE}
 SELECT json_strip_nulls(json_build_object(
@@ -1467,10 +1468,13 @@ SELECT json_strip_nulls(json_build_object(
     'referenced_by', {foreign_keys("in", "c.oid")},
     'view_definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
     'partition_key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
-    'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT json_agg(json_build_object(
-        'name', format('%I.%I', pn.nspname, pc.relname), 'bound', pg_get_expr(pc.relpartbound, pc.oid))
-        ORDER BY pc.relname) FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhrelid
-        JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhparent = c.oid) END,
+    'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT json_agg(json_build_object('name', p.name, 'bound', p.bound)
+        ORDER BY p.name) FROM (SELECT format('%I.%I', pn.nspname, pc.relname) AS name,
+        pg_get_expr(pc.relpartbound, pc.oid) AS bound FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhrelid
+        JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhparent = c.oid
+        ORDER BY 1 LIMIT {PARTITIONS_SHOWN}) p) END,
+    'partition_count', CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM pg_inherits ih
+        WHERE ih.inhparent = c.oid) END,
     'partition_of', CASE WHEN c.relispartition THEN (SELECT json_build_object(
         'parent', format('%I.%I', pn.nspname, pc.relname), 'bound', pg_get_expr(c.relpartbound, c.oid))
         FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent
@@ -1672,7 +1676,8 @@ class TableDescription(BaseModel):
     referenced_by: list[ForeignKey] | None = None
     view_definition: str | None = None
     partition_key: str | None = None
-    partitions: list[dict[str, Any]] | None = None
+    partitions: list[dict[str, Any]] | None = Field(default=None, description=f"the first {PARTITIONS_SHOWN}")
+    partition_count: int | None = None
     partition_of: dict[str, Any] | None = None
     row_level_security: bool | None = None
     also_in: list[str] | None = Field(default=None, description="other schemas with a relation of this name")
@@ -1874,6 +1879,8 @@ def render_description(d: dict[str, Any]) -> str:
     if d.get("partition_key"):
         lines.append(f"partitioned by {d['partition_key']}")
         lines += [f"  {p['name']} {p['bound']}" for p in d.get("partitions") or []]
+        if (d.get("partition_count") or 0) > len(d.get("partitions") or []):
+            lines.append(f"  … {d['partition_count']} partitions in all; list them with execute_sql on pg_inherits")
     if d.get("partition_of"):
         lines.append(f"partition of {d['partition_of']['parent']} {d['partition_of']['bound']}")
     if d.get("row_level_security"):
@@ -2018,9 +2025,12 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
         if app.permissions is not None:
             CALLER_ROLE.set(caller_role(app.permissions, tool))
         answer = await produce(app)
-        result = CallToolResult(
-            content=[TextContent(type="text", text=answer.text)], structured_content=answer.structured
-        )
+        text, cap = answer.text, app.config.max_response_bytes
+        if len(text.encode()) > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
+            head = text.encode()[: cap - 200].decode(errors="ignore")
+            text = f"{head}\n… response cut at {cap} bytes (MCP_MAX_RESPONSE_BYTES): narrow it (a schema, a pattern)"
+            answer.truncated = True
+        result = CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer.structured)
     except ToolFailure as failure:
         error_class = failure.kind
         result = error_result(str(failure))

@@ -45,6 +45,15 @@ async def test_response_bytes_are_capped_with_a_note(database_url: str) -> None:
     assert len(result.text.encode()) <= 5_000
 
 
+async def test_every_tools_text_is_capped(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_response_bytes=1_500)
+    async with connect(config) as client:
+        listed = await call(client, "list_tables", schema="wide")
+        described = await call(client, "describe_table", table="analytics.events")
+    assert len(listed.text.encode()) <= 1_500 and "response cut at 1500 bytes (MCP_MAX_RESPONSE_BYTES)" in listed.text
+    assert described.data["partition_count"] == 2 and len(described.data["partitions"]) == 2
+
+
 async def test_long_cells_are_cut_with_a_marker(database_url: str) -> None:
     config = ps.Config(conn=database_url, max_cell_chars=1_000)
     async with connect(config) as client:
