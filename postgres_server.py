@@ -944,6 +944,7 @@ _prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionar
 POOLER_SQLSTATES = frozenset({"26000", "42P05"})
 
 
+@lru_cache(maxsize=64)  # a handful of constant statements, named on every call
 def statement_name(sql: bytes) -> bytes:
     return b"mcp_" + hashlib.sha256(sql).hexdigest()[:20].encode()
 
@@ -1895,7 +1896,7 @@ def render_description(d: dict[str, Any]) -> str:
 async def answer_describe_table(app: App, table: str, schema: str | None) -> Answer:
     params = await resolve_params(app, table, schema)
     described = await app.read_json(DESCRIBE_TABLE_SQL, params)
-    if described is None or not visible(f"{quote_ident(described['schema'])}.{quote_ident(described['name'])}"):
+    if described is None or not sees(described["schema"], described["name"]):
         raise await table_not_found(app, params)
     if described.get("referenced_by"):
         described["referenced_by"] = [fk for fk in described["referenced_by"] if visible(fk["table"])] or None
@@ -1927,9 +1928,7 @@ async def answer_list_enums(app: App, schema: str | None) -> Answer:
     enums = found["enums"]
     for enum in enums:
         if enum.get("used_by"):
-            enum["used_by"] = [
-                c for c in enum["used_by"] if visible(".".join(quote_ident(n) for n, _ in split_identifier(c)[:2]))
-            ]
+            enum["used_by"] = [c for c in enum["used_by"] if sees(*(n for n, _ in split_identifier(c)[:2]))]
     lines = [
         f"{e['schema']}.{e['name']}: {'|'.join(e['values'])}"
         + (f"  (used by {', '.join(e['used_by'])})" if e.get("used_by") else "")
@@ -2069,13 +2068,16 @@ def caller_role(permissions: Permissions, tool: str) -> Role:
     return role
 
 
-def visible(qualified: str) -> bool:
-    """Whether the caller's role may see a relation named 'schema.table' (quoted as format('%I.%I') quotes)."""
+def sees(schema: str, table: str) -> bool:
+    """Whether the caller's role (if any) may see schema.table."""
     role = CALLER_ROLE.get()
-    if role is None:
-        return True
+    return role is None or role.sees_table(schema, table)
+
+
+def visible(qualified: str) -> bool:
+    """`sees` for a name as the catalog queries write it (format('%I.%I'))."""
     (schema, _), (table, _) = parse_identifier(qualified)
-    return role.sees_table(schema, table)
+    return sees(schema, table)
 
 
 def check_relations(relations: Sequence[tuple[str | None, str]]) -> None:

@@ -64,6 +64,8 @@ async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str
         cte = await call(client, "execute_sql", sql="WITH o AS (SELECT * FROM shop.orders) SELECT count(*) FROM o")
         catalog = await call(client, "execute_sql", sql="SELECT count(*) > 0 FROM pg_catalog.pg_class")
         relationships = await call(client, "get_relationships", table="shop.customers")
+        enums = await call(client, "list_enums")
+    assert [(e["name"], e["used_by"]) for e in enums.data["enums"]] == [("order_status", ["shop.orders.status"])]
     assert [s["name"] for s in schemas.data["schemas"]] == ["shop"]
     assert [t["name"] for t in tables.data["tables"]] == ["customers", "orders"] and tables.data["total"] == 2
     assert hidden.is_error and "not found" in hidden.text and "order_items" not in hidden.text.split("Did you")[-1]
