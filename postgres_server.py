@@ -2025,7 +2025,8 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
             CALLER_ROLE.set(caller_role(app.permissions, tool))
         answer = await produce(app)
         text, cap = answer.text, app.config.max_response_bytes
-        if len(text.encode()) > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
+        size = len(text) if text.isascii() else len(text.encode())
+        if size > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
             head = text.encode()[: cap - 200].decode(errors="ignore")
             text = f"{head}\n… response cut at {cap} bytes (MCP_MAX_RESPONSE_BYTES): narrow it (a schema, a pattern)"
             answer.truncated = True
