@@ -17,7 +17,6 @@ import asyncio
 import base64
 import contextlib
 import contextvars
-import dataclasses
 import difflib
 import fnmatch
 import hashlib
@@ -1057,17 +1056,19 @@ async def run_read(
     cursor: bool,
     fetch: int,
     prepare: bool = False,
+    own: bool = False,
 ) -> RowSet:
     """One read in one round trip: BEGIN READ ONLY, limits, the statement, ROLLBACK, hygiene.
 
     With `cursor`, the statement runs as a server-side cursor and at most `fetch` + 1 rows cross the
-    network, so a query for 100 million rows costs what one for 100 does.
+    network, so a query for 100 million rows costs what one for 100 does. With `prepare`, the server's own
+    statements around it are prepared, and the statement itself too when it is the server's (`own`).
     """
     limits_sql = limits.sql(conn.info.server_version)
     statement = (
         [Command((CURSOR_PREFIX + sql).encode(), params), Command(f"FETCH FORWARD {fetch + 1} FROM mcp_rows".encode())]
         if cursor
-        else [Command(sql.encode(), params, prepare)]
+        else [Command(sql.encode(), params, prepare and own)]
     )
     commands = [
         Command(BEGIN),
@@ -1218,7 +1219,7 @@ class App:
             async with self.connection() as conn:
                 try:
                     return await run_read(conn, sql, encoded, self.limits, cursor=cursor, fetch=fetch,
-                                          prepare=own and self.prepare)  # fmt: skip
+                                          prepare=self.prepare, own=own)  # fmt: skip
                 except psycopg.OperationalError as exc:
                     if not conn.closed:
                         raise
@@ -2994,43 +2995,86 @@ async def serve_stdio(server: MCPServer[App]) -> None:
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-WORKER_CONFIG_VARIABLE = "POSTGRES_MCP_WORKER_CONFIG"
+def uvicorn_options(config: Config) -> dict[str, Any]:
+    return {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
+            "proxy_headers": True}  # fmt: skip
 
 
-def http_app_for_worker() -> Any:
-    """uvicorn's app factory in each worker process: the parent's validated configuration, from the environment."""
-    fields = json.loads(os.environ[WORKER_CONFIG_VARIABLE])
-    config = Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-    configure_logging(config.log_level)
-    return build_http_app(config)
+def listen_reusing_port(host: str, port: int) -> Any:
+    """A listening TCP socket that shares its port with the other workers' (SO_REUSEPORT)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    # Accepted sockets inherit TCP_NODELAY on Linux; asyncio leaves Nagle on for sockets handed to a server,
+    # which stalled every response by 40 ms (measured).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    return sock
 
 
-def serve(config: Config) -> None:
-    if config.transport == "stdio":
-        anyio.run(serve_stdio, build_server(config))
-        return
+def run_worker(config: Config, listener: Any) -> None:
+    """One HTTP worker process, serving the listener it was given."""
     import uvicorn
 
+    configure_logging(config.log_level)
+    uvicorn.Server(uvicorn.Config(build_http_app(config), **uvicorn_options(config))).run(sockets=[listener])
+
+
+def serve_workers(config: Config) -> int:
+    """--workers N: N processes on one port, each accepting on a listener of its own.
+
+    With one shared listener, the worker that wakes first accepts a whole burst of connections: 8 keep-alive
+    clients all landed on one worker while the other idled (measured). With a listener each (SO_REUSEPORT),
+    the kernel spreads connections across the workers. The listeners are bound here, so a taken port fails
+    the start-up. A worker that ends ends the server (exit 1), for its supervisor to restart it whole.
+    """
+    import multiprocessing
+    import signal
+    import threading
+
+    listeners = [listen_reusing_port(config.host, config.port) for _ in range(config.workers)]
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: nothing inherited mid-flight
+    workers = [spawn.Process(target=run_worker, args=(config, listener)) for listener in listeners]
+    for worker in workers:
+        worker.start()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    failed = False
+    while not stop.wait(0.5):
+        if failed := any(worker.exitcode is not None for worker in workers):
+            log.error("a worker process ended unexpectedly; stopping the others")
+            break
+    for worker in workers:
+        if worker.exitcode is None:
+            worker.terminate()  # uvicorn shuts down gracefully on SIGTERM
+    for worker in workers:
+        worker.join(10)
+        if worker.exitcode is None:
+            worker.kill()
+    return 1 if failed else 0
+
+
+def serve(config: Config) -> int:
+    if config.transport == "stdio":
+        anyio.run(serve_stdio, build_server(config))
+        return 0
     log.info("serving streamable HTTP on http://%s:%d/mcp%s", config.host, config.port,
              f" (stateless, {config.workers} workers)" if config.stateless else "")  # fmt: skip
-    options: dict[str, Any] = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
-                               "proxy_headers": True}  # fmt: skip
     if config.workers > 1:
-        import socket
+        return serve_workers(config)
+    import uvicorn
 
-        from uvicorn.supervisors import Multiprocess
-
-        os.environ[WORKER_CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(config))
-        settings = uvicorn.Config("postgres_server:http_app_for_worker", factory=True, workers=config.workers,
-                                  **options)  # fmt: skip
-        listener = settings.bind_socket()
-        # Workers get the listening socket through process spawning, and asyncio then no longer sees their
-        # connections as TCP, so it leaves Nagle's algorithm on: 40 ms stalls per response (measured). Linux
-        # accepted sockets inherit TCP_NODELAY from the listener.
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        Multiprocess(settings, sockets=[listener]).run()
-    else:
-        uvicorn.run(build_http_app(config), **options)
+    uvicorn.run(build_http_app(config), **uvicorn_options(config))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -3045,11 +3089,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_check(config))
         if config.require_readonly_role:
             asyncio.run(require_read_only_role(config))
+        with contextlib.suppress(KeyboardInterrupt):
+            return serve(config)
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        serve(config)
     return 0
 
 

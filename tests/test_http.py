@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import threading
 import time
@@ -188,11 +189,16 @@ def test_serve_over_a_real_socket_and_log_one_line_per_call(database_url: str) -
     assert unauthorized.status_code == 401
 
 
-def test_two_worker_processes_serve_one_client_population(database_url: str) -> None:
-    """--stateless --workers 2: any worker answers any request; each has its own single-connection pool."""
+WORKER_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "execute_sql", "arguments": {"sql": "SELECT pg_backend_pid()"}}}  # fmt: skip
+WORKER_HEADERS = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
+
+
+@pytest.fixture
+def two_workers(database_url: str) -> Iterator[tuple[Any, str]]:
+    """--stateless --workers 2, each worker with a single-connection pool: a backend pid names a worker."""
     import subprocess
     import sys
-    from concurrent.futures import ThreadPoolExecutor
 
     import httpx
     from conftest import ROOT
@@ -203,29 +209,94 @@ def test_two_worker_processes_serve_one_client_population(database_url: str) -> 
            "MCP_POOL_MAX": "1", "MCP_API_TOKEN": TOKEN}  # fmt: skip
     server = subprocess.Popen([sys.executable, str(ROOT / "postgres_server.py")], env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "execute_sql", "arguments": {"sql": "SELECT pg_backend_pid()"}}}  # fmt: skip
-
-    def one_call(_: int) -> int:
-        with httpx.Client() as client:  # a fresh connection each time, as a client population would
-            return client.post(f"{base}/mcp", json=call, headers=headers).json()["result"]["structuredContent"]["rows"][
-                0
-            ][0]
-
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/health").status_code == 200:
+                # Both workers up: with a listener each, a fresh connection may reach either.
+                if {httpx.get(f"{base}/health").status_code for _ in range(20)} == {200}:
                     break
             time.sleep(0.05)
-        with ThreadPoolExecutor(8) as pool:
-            backends = set(pool.map(one_call, range(200)))
+        yield server, base
     finally:
-        server.terminate()
+        if server.poll() is None:
+            server.terminate()
         server.wait(10)
-    assert len(backends) == 2, backends  # two workers, one pooled connection each: both served
+
+
+def raw_backend_pid(connection: http.client.HTTPConnection) -> int:
+    connection.request("POST", "/mcp", json.dumps(WORKER_CALL), WORKER_HEADERS)
+    return json.loads(connection.getresponse().read())["result"]["structuredContent"]["rows"][0][0]
+
+
+def backend_pid(client: Any, base: str) -> int:
+    answer = client.post(f"{base}/mcp", json=WORKER_CALL, headers=WORKER_HEADERS).json()
+    return answer["result"]["structuredContent"]["rows"][0][0]
+
+
+def test_two_worker_processes_serve_one_client_population(two_workers: tuple[Any, str]) -> None:
+    """Any worker answers any request, whether clients connect afresh or keep their connections alive."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    server, base = two_workers
+
+    def fresh_connection(_: int) -> int:
+        with httpx.Client() as client:
+            return backend_pid(client, base)
+
+    with ThreadPoolExecutor(8) as pool:
+        fresh = set(pool.map(fresh_connection, range(200)))
+    # A burst of connections kept alive: with one listener shared by the workers, the first to wake accepted
+    # them all and the other idled.
+    host, port = base.removeprefix("http://").split(":")
+    burst = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(16)]
+    for connection in burst:
+        connection.connect()
+    try:
+        kept_alive = {raw_backend_pid(connection) for connection in burst}
+    finally:
+        for connection in burst:
+            connection.close()
+    server.terminate()
+    assert server.wait(10) == 0
+    assert len(fresh) == 2, fresh  # two workers, one pooled connection each: both served
+    assert kept_alive == fresh, kept_alive
+
+
+def test_a_dead_worker_stops_the_server(two_workers: tuple[Any, str]) -> None:
+    """A worker that dies takes the server down (exit 1) for its supervisor to restart, never half-serving."""
+    import os
+    import signal
+
+    server, _ = two_workers
+    with open(f"/proc/{server.pid}/task/{server.pid}/children") as listing:
+        workers = [int(pid) for pid in listing.read().split()]
+    os.kill(workers[-1], signal.SIGKILL)
+    assert server.wait(10) == 1
+    assert b"a worker process ended unexpectedly" in server.stderr.read()
+
+
+def test_a_taken_port_fails_the_start_with_one_line() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"PATH": "/usr/bin:/bin", "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(port),
+               "MCP_STATELESS": "true", "MCP_WORKERS": "2"}  # fmt: skip
+        run = subprocess.run([sys.executable, str(ROOT / "postgres_server.py")], env=env, capture_output=True,
+                             timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.decode().strip().splitlines()[-1] == (
+        f"{ps.PROG}: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
 
 
 def test_workers_need_stateless_http() -> None:
