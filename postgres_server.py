@@ -2995,21 +2995,19 @@ async def serve_stdio(server: MCPServer[App]) -> None:
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-def uvicorn_options(config: Config) -> dict[str, Any]:
-    return {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
-            "proxy_headers": True}  # fmt: skip
+def listening_socket(host: str, port: int, share_port: bool = False) -> Any:
+    """A bound, listening TCP socket; `share_port` lets each worker have one of its own (SO_REUSEPORT).
 
-
-def listen_reusing_port(host: str, port: int) -> Any:
-    """A listening TCP socket that shares its port with the other workers' (SO_REUSEPORT)."""
+    Bound here rather than by uvicorn, so that a taken port fails the start-up with one line.
+    """
     import socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    # Accepted sockets inherit TCP_NODELAY on Linux; asyncio leaves Nagle on for sockets handed to a server,
-    # which stalled every response by 40 ms (measured).
+    if share_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    # Accepted sockets inherit TCP_NODELAY on Linux; asyncio left Nagle on for sockets handed to a spawned
+    # worker, which stalled every response by 40 ms (measured).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
@@ -3020,12 +3018,16 @@ def listen_reusing_port(host: str, port: int) -> Any:
     return sock
 
 
-def run_worker(config: Config, listener: Any) -> None:
-    """One HTTP worker process, serving the listener it was given."""
+def serve_http(config: Config, listener: Any) -> int:
+    """uvicorn serving the app on `listener`: the whole server, or one worker process of it."""
     import uvicorn
 
-    configure_logging(config.log_level)
-    uvicorn.Server(uvicorn.Config(build_http_app(config), **uvicorn_options(config))).run(sockets=[listener])
+    configure_logging(config.log_level)  # again in a spawned worker: a fresh interpreter
+    options = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
+               "proxy_headers": True}  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(build_http_app(config), **options))
+    server.run(sockets=[listener])
+    return 0 if server.started else 1
 
 
 def serve_workers(config: Config) -> int:
@@ -3033,16 +3035,18 @@ def serve_workers(config: Config) -> int:
 
     With one shared listener, the worker that wakes first accepts a whole burst of connections: 8 keep-alive
     clients all landed on one worker while the other idled (measured). With a listener each (SO_REUSEPORT),
-    the kernel spreads connections across the workers. The listeners are bound here, so a taken port fails
-    the start-up. A worker that ends ends the server (exit 1), for its supervisor to restart it whole.
+    the kernel spreads connections across the workers. A worker that ends ends the server (exit 1), for its
+    supervisor to restart it whole.
     """
     import multiprocessing
     import signal
     import threading
 
-    listeners = [listen_reusing_port(config.host, config.port) for _ in range(config.workers)]
+    # SO_REUSEPORT would also let us join another server already on the port: first check that it is free.
+    listening_socket(config.host, config.port).close()
+    listeners = [listening_socket(config.host, config.port, share_port=True) for _ in range(config.workers)]
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: nothing inherited mid-flight
-    workers = [spawn.Process(target=run_worker, args=(config, listener)) for listener in listeners]
+    workers = [spawn.Process(target=serve_http, args=(config, listener)) for listener in listeners]
     for worker in workers:
         worker.start()
     stop = threading.Event()
@@ -3071,10 +3075,7 @@ def serve(config: Config) -> int:
              f" (stateless, {config.workers} workers)" if config.stateless else "")  # fmt: skip
     if config.workers > 1:
         return serve_workers(config)
-    import uvicorn
-
-    uvicorn.run(build_http_app(config), **uvicorn_options(config))
-    return 0
+    return serve_http(config, listening_socket(config.host, config.port))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -278,7 +278,9 @@ def test_a_dead_worker_stops_the_server(two_workers: tuple[Any, str]) -> None:
     assert b"a worker process ended unexpectedly" in server.stderr.read()
 
 
-def test_a_taken_port_fails_the_start_with_one_line() -> None:
+@pytest.mark.parametrize(("workers", "shared"), [(1, False), (2, False), (2, True)])
+def test_a_taken_port_fails_the_start_with_one_line(workers: int, shared: bool) -> None:
+    """Also when the port's holder shares it (SO_REUSEPORT, as another server's workers would): never join it."""
     import socket
     import subprocess
     import sys
@@ -286,11 +288,13 @@ def test_a_taken_port_fails_the_start_with_one_line() -> None:
     from conftest import ROOT
 
     with socket.socket() as taken:
+        if shared:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         env = {"PATH": "/usr/bin:/bin", "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(port),
-               "MCP_STATELESS": "true", "MCP_WORKERS": "2"}  # fmt: skip
+               "MCP_STATELESS": "true", "MCP_WORKERS": str(workers)}  # fmt: skip
         run = subprocess.run([sys.executable, str(ROOT / "postgres_server.py")], env=env, capture_output=True,
                              timeout=60, check=False)  # fmt: skip
     assert run.returncode == 2
