@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import difflib
 import fnmatch
+import gc
 import hashlib
 import hmac
 import html
@@ -3026,6 +3027,7 @@ def serve_http(config: Config, listener: Any) -> int:
     options = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
                "proxy_headers": True}  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(build_http_app(config), **options))
+    freeze_startup_objects()
     server.run(sockets=[listener])
     return 0 if server.started else 1
 
@@ -3067,9 +3069,21 @@ def serve_workers(config: Config) -> int:
     return 1 if failed else 0
 
 
+def freeze_startup_objects() -> None:
+    """Hide what start-up built (the SDK's and pydantic's ~100,000 objects) from the garbage collector for good.
+
+    A full collection scanned them all: 20 ms each time one ran, and large answers (1,000 wide rows) made it run
+    in one call out of twenty: that call's latency went from 17 ms to 60 ms (measured). No collection first:
+    it would cost 30 ms of start-up to free a few hundred objects.
+    """
+    gc.freeze()
+
+
 def serve(config: Config) -> int:
     if config.transport == "stdio":
-        anyio.run(serve_stdio, build_server(config))
+        server = build_server(config)
+        freeze_startup_objects()
+        anyio.run(serve_stdio, server)
         return 0
     log.info("serving streamable HTTP on http://%s:%d/mcp%s", config.host, config.port,
              f" (stateless, {config.workers} workers)" if config.stateless else "")  # fmt: skip
