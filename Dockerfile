@@ -16,6 +16,8 @@ RUN grep -v '^pgserver' requirements.txt > /tmp/requirements.txt \
     && rm /tmp/requirements.txt \
     && useradd --system --uid 10001 --no-create-home mcp
 COPY postgres_server.py .
+# Bytecode compiled now: the unprivileged user cannot write it, and `-m` then starts without compiling.
+RUN python -m compileall -q postgres_server.py
 
 USER mcp
 # Binding 0.0.0.0 requires MCP_API_TOKEN (or --allow-unauthenticated behind an authenticating proxy):
@@ -26,4 +28,4 @@ ENV MCP_TRANSPORT=streamable-http \
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
-ENTRYPOINT ["python", "postgres_server.py"]
+ENTRYPOINT ["python", "-m", "postgres_server"]

@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 import postgres_server as ps  # noqa: E402
 
 BENCH_DB = "mcp_bench"
+# As .mcp.json and the Dockerfile run it: as a module, from cached bytecode (a script is compiled at every start).
+SERVER_ARGV = [sys.executable, "-m", "postgres_server"]
 WIDE_ROWS = 1_000_000
 REFERENCE_PACKAGE = "@modelcontextprotocol/server-postgres@0.6.2"
 # HTTP throughput is measured in both protocol eras: 2025-06-18 (stateless, one transport per request) and
@@ -231,7 +233,7 @@ class HttpServer:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "postgres_server.py"), env=self.env, cwd=ROOT, stderr=asyncio.subprocess.DEVNULL
+            *SERVER_ARGV, env=self.env, cwd=ROOT, stderr=asyncio.subprocess.DEVNULL
         )
         async with httpx.AsyncClient() as client:
             for _ in range(200):
@@ -420,14 +422,14 @@ async def run(url: str, rounds: int, per_round: int, reference_entry: Path | Non
 
     cold = []
     for _ in range(3):
-        server = StdioServer([sys.executable, str(ROOT / "postgres_server.py")], env)
+        server = StdioServer(SERVER_ARGV, env)
         started = await server.start()
         await server.call("execute_sql", {"sql": "SELECT 1"})
         cold.append(time.perf_counter() - started)
         await server.stop()
     results["server"]["cold_start_s"] = statistics.median(cold)
 
-    stdio = StdioServer([sys.executable, str(ROOT / "postgres_server.py")], env)
+    stdio = StdioServer(SERVER_ARGV, env)
     await stdio.start()
     http = HttpServer(env)
     await http.start()

@@ -28,4 +28,6 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_mcp_json_starts_this_server() -> None:
     server = json.loads((ROOT / ".mcp.json").read_text())["mcpServers"]["postgres"]
-    assert server["args"] == ["postgres_server.py"] and "DATABASE_URL" in server["env"]
+    # Run from the repository root as a module, as tests/test_process.py starts it.
+    assert server["args"] == ["-m", "postgres_server"] and (ROOT / "postgres_server.py").is_file()
+    assert "DATABASE_URL" in server["env"]

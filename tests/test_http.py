@@ -207,7 +207,7 @@ def two_workers(database_url: str) -> Iterator[tuple[Any, str]]:
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "MCP_TRANSPORT": "streamable-http",
            "MCP_PORT": str(port), "MCP_STATELESS": "true", "MCP_WORKERS": "2", "MCP_POOL_MIN": "1",
            "MCP_POOL_MAX": "1", "MCP_API_TOKEN": TOKEN}  # fmt: skip
-    server = subprocess.Popen([sys.executable, str(ROOT / "postgres_server.py")], env=env, stderr=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, "-m", "postgres_server"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

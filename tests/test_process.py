@@ -13,8 +13,9 @@ pytestmark = pytest.mark.anyio
 
 
 def stdio(*args: str, **env: str) -> Client:
-    params = StdioServerParameters(command=sys.executable, args=[str(ROOT / "postgres_server.py"), *args],
-                                   cwd=str(ROOT), env=env)  # fmt: skip
+    # As .mcp.json runs it (tests/test_config.py runs it as a script).
+    params = StdioServerParameters(command=sys.executable, args=["-m", "postgres_server", *args], cwd=str(ROOT),
+                                   env=env)  # fmt: skip
     return Client(params, mode="legacy", read_timeout_seconds=60)  # type: ignore[arg-type]
 
 
