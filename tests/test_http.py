@@ -161,6 +161,19 @@ def uvicorn_server(config: ps.Config) -> Iterator[str]:
         thread.join(10)
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_both_eras_over_a_real_socket(database_url: str, mode: str) -> None:
+    """Stateful sessions (SSE in the 2025 eras) through uvicorn with its uvloop event loop and httptools parser."""
+    config = http_config(database_url, port=free_port())
+    with uvicorn_server(config) as base:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client:
+            tools = await client.list_tools()
+            result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
+    assert len(tools.tools) == 6 and not result.is_error
+    assert result.structured_content is not None and result.structured_content["row_count"] == 1
+
+
 async def test_closed_http_response_cancels_the_query(database_url: str) -> None:
     """2026-07-28 clients cancel by closing the response: the query must stop inside Postgres too."""
     from psycopg.conninfo import make_conninfo
