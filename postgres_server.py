@@ -923,9 +923,9 @@ SET_LIMITS_SQL_14 = SET_LIMITS_SQL + ", pg_catalog.set_config('client_connection
 # (a PREPAREd statement, a changed identity) survived: then the connection is discarded. The server's own
 # statements are prepared at the protocol level (from_sql is false), never by SQL.
 HYGIENE_SQL = (
-    "SELECT pg_catalog.pg_advisory_unlock_all(),"
-    " pg_catalog.set_config('default_transaction_read_only', 'on', false),"
-    " current_user = session_user AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
+    b"SELECT pg_catalog.pg_advisory_unlock_all(),"
+    b" pg_catalog.set_config('default_transaction_read_only', 'on', false),"
+    b" current_user = session_user AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
 )
 CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
 BEGIN, ROLLBACK = b"BEGIN READ ONLY", b"ROLLBACK"
@@ -1076,7 +1076,7 @@ async def run_read(
         Command(limits_sql.encode(), limits.params(), prepare),
         *statement,
         Command(ROLLBACK),
-        Command(HYGIENE_SQL.encode(), None, prepare),
+        Command(HYGIENE_SQL, None, prepare),
     ]
     results = await round_trip(conn, commands)
     failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
@@ -1098,7 +1098,7 @@ async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
         return
     try:
         rollback = [Command(ROLLBACK)] if conn.info.transaction_status != TransactionStatus.IDLE else []
-        results = await round_trip(conn, [*rollback, Command(HYGIENE_SQL.encode())])
+        results = await round_trip(conn, [*rollback, Command(HYGIENE_SQL)])
         await check_hygiene(conn, results[-1])
     except psycopg.Error:
         await conn.close()
@@ -3085,8 +3085,9 @@ def serve(config: Config) -> int:
         freeze_startup_objects()
         anyio.run(serve_stdio, server)
         return 0
+    workers = f", {config.workers} workers" if config.workers > 1 else ""
     log.info("serving streamable HTTP on http://%s:%d/mcp%s", config.host, config.port,
-             f" (stateless, {config.workers} workers)" if config.stateless else "")  # fmt: skip
+             f" (stateless{workers})" if config.stateless else "")  # fmt: skip
     if config.workers > 1:
         return serve_workers(config)
     return serve_http(config, listening_socket(config.host, config.port))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.client import HTTPConnection
 from typing import Any
 
 import httpx2
@@ -237,7 +237,7 @@ def two_workers(database_url: str) -> Iterator[tuple[Any, str]]:
         server.wait(10)
 
 
-def raw_backend_pid(connection: http.client.HTTPConnection) -> int:
+def raw_backend_pid(connection: HTTPConnection) -> int:
     connection.request("POST", "/mcp", json.dumps(WORKER_CALL), WORKER_HEADERS)
     return json.loads(connection.getresponse().read())["result"]["structuredContent"]["rows"][0][0]
 
@@ -264,7 +264,7 @@ def test_two_worker_processes_serve_one_client_population(two_workers: tuple[Any
     # A burst of connections kept alive: with one listener shared by the workers, the first to wake accepted
     # them all and the other idled.
     host, port = base.removeprefix("http://").split(":")
-    burst = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(16)]
+    burst = [HTTPConnection(host, int(port), timeout=30) for _ in range(16)]
     for connection in burst:
         connection.connect()
     try:
