@@ -142,7 +142,7 @@ class StdioServer:
         self.next_id = 0
 
     async def start(self) -> float:
-        """Spawn, initialize, and return seconds until the first tools/call result."""
+        """Spawn and initialize; returns when the spawn began (perf_counter), for timing the first result."""
         started = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
             *self.argv, env=self.env, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
