@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import contextvars
 import difflib
 import fnmatch
 import gc
@@ -32,10 +31,10 @@ import re
 import sys
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
@@ -43,6 +42,7 @@ import orjson
 import psycopg
 import psycopg.adapt
 import psycopg.errors
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from psycopg.adapt import Transformer
@@ -200,6 +200,20 @@ SETTINGS: tuple[Setting, ...] = (
             "YAML file of roles and principals: who sees and queries what (see permissions.yaml)"),
     Setting("require_readonly_role", "--require-readonly-role", ("POSTGRES_REQUIRE_READONLY_ROLE",), False,
             _parse_bool, "refuse to start unless the role is read-only", is_switch=True),
+    Setting("read_role", "--read-role", ("POSTGRES_READ_ROLE",), None, lambda v: v.strip() or None,
+            "role every call runs as (SET LOCAL ROLE); default: pg_read_all_data when the login role is privileged"),
+    Setting("function_policy", "--function-policy", ("MCP_FUNCTION_POLICY",), "catalog",
+            _choice("catalog", "allowlist"),
+            "catalog: decide by volatility, SECURITY DEFINER and owner; allowlist: also only listed non-built-ins"),
+    Setting("allowed_functions", "--allowed-functions", ("MCP_ALLOWED_FUNCTIONS",), (), _csv,
+            "with the allowlist policy: non-built-in functions that may run (schema.name globs, comma-separated)"),
+    Setting("definer_functions", "--allowed-definer-functions", ("MCP_ALLOWED_DEFINER_FUNCTIONS",), (), _csv,
+            "SECURITY DEFINER functions that may run (schema.name globs, comma-separated)"),
+    Setting("allowed_settings", "--allowed-settings", ("MCP_ALLOWED_SETTINGS",), (),
+            lambda v: tuple(name.lower() for name in _csv(v)),
+            "custom (dotted) settings current_setting() and SHOW may read (comma-separated)"),
+    Setting("trust_unverified_email", "--trust-unverified-email", ("MCP_TRUST_UNVERIFIED_EMAIL",), False,
+            _parse_bool, "match permissions principals by an email the issuer did not verify", is_switch=True),
     Setting("log_level", "--log-level", ("MCP_LOG_LEVEL",), "INFO",
             lambda v: _choice("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "log level (stderr)"),
 )
@@ -243,6 +257,12 @@ class Config:
     schemas: tuple[str, ...] | None = None
     permissions_file: str | None = None
     require_readonly_role: bool = False
+    read_role: str | None = None
+    function_policy: str = "catalog"
+    allowed_functions: tuple[str, ...] = ()
+    definer_functions: tuple[str, ...] = ()
+    allowed_settings: tuple[str, ...] = ()
+    trust_unverified_email: bool = False
     log_level: str = "INFO"
     command: Literal["serve", "check", "demo"] = "serve"
 
@@ -370,19 +390,32 @@ class Role:
 
     name: str
     schemas: tuple[str, ...] | None = None  # None: every schema the server exposes
-    tables: tuple[str, ...] | None = None  # "schema.table" globs; None: every table of its schemas
+    tables: tuple[tuple[str, str], ...] | None = None  # (schema glob, table glob); None: every table of its schemas
     tools: frozenset[str] = frozenset(TOOL_NAMES)
     max_rows: int | None = None
     statement_timeout_ms: int | None = None
     postgres_role: str | None = None  # SET LOCAL ROLE: Postgres enforces grants and row-level security
 
+    @property
+    def restricted(self) -> bool:
+        """Limited to some schemas or tables: then values of the others must not be reachable by any route."""
+        return self.schemas is not None or self.tables is not None
+
     def sees_schema(self, schema: str) -> bool:
         return self.schemas is None or schema in self.schemas
 
     def sees_table(self, schema: str, table: str) -> bool:
+        """Schema and table are matched separately, so `shop.*` never matches a schema named "shop.internal"."""
         if not self.sees_schema(schema):
             return False
-        return self.tables is None or any(fnmatch.fnmatchcase(f"{schema}.{table}", glob) for glob in self.tables)
+        return self.tables is None or any(
+            fnmatch.fnmatchcase(schema, schema_glob) and fnmatch.fnmatchcase(table, table_glob)
+            for schema_glob, table_glob in self.tables
+        )
+
+
+class StaticAccessToken(AccessToken):
+    """The static MCP_API_TOKEN's principal: a type no JWT can produce, whatever claims it carries."""
 
 
 @dataclass(frozen=True)
@@ -390,13 +423,21 @@ class Permissions:
     roles: dict[str, Role]
     principals: tuple[tuple[tuple[tuple[str, Any], ...], str], ...]  # (match items, role name), first match wins
     default_role: str | None  # None: deny
+    trust_unverified_email: bool = False
 
-    def role_for(self, token: Any) -> Role | None:
-        """The role of the calling principal (on stdio, with no token: the default role), or None: denied."""
+    def role_for(self, token: AccessToken | None) -> Role | None:
+        """The role of the calling principal (on stdio, with no token: the default role), or None: denied.
+
+        Trusted facts: `sub` and `client_id` of a verified JWT; `email` only when the issuer marked it verified
+        (`email_verified: true`), unless MCP_TRUST_UNVERIFIED_EMAIL; `static_token` only for the static token.
+        """
         if token is not None:
-            facts = {"sub": token.subject, "client_id": token.client_id,
-                     "email": (token.claims or {}).get("email"),
-                     "static_token": bool((token.claims or {}).get("static_token"))}  # fmt: skip
+            claims = token.claims or {}
+            static = isinstance(token, StaticAccessToken)
+            verified = claims.get("email_verified") is True or self.trust_unverified_email
+            facts = {"sub": None if static else token.subject, "client_id": None if static else token.client_id,
+                     "email": claims.get("email") if verified and not static else None,
+                     "static_token": static}  # fmt: skip
             for match, role in self.principals:
                 if all(facts.get(key) == value for key, value in match):
                     return self.roles[role]
@@ -408,7 +449,7 @@ MATCH_FIELDS = {"sub", "email", "client_id", "static_token"}
 
 
 @lru_cache(maxsize=4)
-def load_permissions(path: str) -> Permissions:
+def load_permissions(path: str, trust_unverified_email: bool = False) -> Permissions:
     """Read and check permissions.yaml; every mistake is a ConfigError naming the file and the entry."""
     import yaml
 
@@ -436,7 +477,7 @@ def load_permissions(path: str) -> Permissions:
     default = document.get("default_role", "deny")
     if default != "deny" and default not in roles:
         raise ConfigError(f"{where}: default_role {default!r} is neither 'deny' nor a defined role")
-    return Permissions(roles, tuple(principals), None if default == "deny" else str(default))
+    return Permissions(roles, tuple(principals), None if default == "deny" else str(default), trust_unverified_email)
 
 
 def parse_role(where: str, name: str, spec: Any) -> Role:
@@ -459,18 +500,48 @@ def parse_role(where: str, name: str, spec: Any) -> Role:
     if tools is not None and set(tools) - set(TOOL_NAMES):
         raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(set(tools) - set(TOOL_NAMES))}")
     tables = names("tables")
-    if tables and any("." not in glob for glob in tables):
-        raise ConfigError(f"{where}: role {name!r}: tables are 'schema.table' globs, such as shop.* or shop.orders")
+    split_tables = None
+    if tables is not None:
+        try:
+            split_tables = tuple(split_table_glob(glob) for glob in tables)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: role {name!r}: tables are 'schema.table' globs, such as shop.* or shop.orders "
+                '(quote a schema or table whose name holds a dot: "shop.internal".*)'
+            ) from None
     for key in ("max_rows", "statement_timeout_ms"):
         if spec.get(key) is not None and (not isinstance(spec[key], int) or spec[key] < 1):
             raise ConfigError(f"{where}: role {name!r}: {key} must be a positive integer")
     postgres_role = spec.get("postgres_role")
     if postgres_role is not None and not isinstance(postgres_role, str):
         raise ConfigError(f"{where}: role {name!r}: postgres_role must be a role name")
-    return Role(name=name, schemas=names("schemas"), tables=tables,
+    return Role(name=name, schemas=names("schemas"), tables=split_tables,
                 tools=frozenset(tools) if tools is not None else frozenset(TOOL_NAMES),
                 max_rows=spec.get("max_rows"), statement_timeout_ms=spec.get("statement_timeout_ms"),
                 postgres_role=postgres_role)  # fmt: skip
+
+
+def split_table_glob(glob: str) -> tuple[str, str]:
+    """'shop.*' -> ('shop', '*'); '"shop.internal".*' -> ('shop.internal', '*'). ValueError without two parts."""
+    parts, rest = [], glob.strip()
+    while rest:
+        if rest.startswith('"'):
+            end = rest.find('"', 1)
+            if end < 0:
+                raise ValueError(glob)
+            parts.append(rest[1:end])
+            rest = rest[end + 1 :]
+        else:
+            end = rest.find(".") if rest.find(".") >= 0 else len(rest)
+            parts.append(rest[:end])
+            rest = rest[end:]
+        if rest.startswith("."):
+            rest = rest[1:]
+        elif rest:
+            raise ValueError(glob)
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(glob)
+    return parts[0], parts[1]
 
 
 # =====================================================================================================
@@ -516,13 +587,14 @@ DENIED_FUNCTIONS: dict[str, str] = {
                      "pg_stat_reset", "pg_stat_reset_shared", "pg_stat_reset_single_table_counters",
                      "pg_stat_reset_single_function_counters", "pg_stat_reset_slru", "pg_stat_reset_replication_slot",
                      "pg_stat_reset_subscription_stats", "pg_stat_statements_reset", "pg_stat_clear_snapshot",
-                     "pg_extension_config_dump", "pg_nextoid", "pg_checkpoint", "pg_wal_summary_contents"),
+                     "pg_extension_config_dump", "pg_nextoid", "pg_checkpoint", "pg_wal_summary_contents",
+                     "pg_stat_force_next_flush"),
                     "controls WAL, replication, backups or statistics"),
     **dict.fromkeys(("query_to_xml", "query_to_xml_and_xmlschema", "query_to_xmlschema", "cursor_to_xml",
                      "cursor_to_xmlschema", "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
                      "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema", "database_to_xml",
                      "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat", "crosstab", "crosstab2",
-                     "crosstab3", "crosstab4", "connectby"),
+                     "crosstab3", "crosstab4", "connectby", "ts_rewrite"),
                     "executes SQL passed to it as text (or dumps whole tables past every limit)"),
 }
 DENIED_FUNCTION_PREFIXES: dict[str, str] = {
@@ -540,6 +612,7 @@ DENIED_RELATIONS: dict[str, str] = {
     **dict.fromkeys(("pg_settings", "pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings", "pg_config"),
                     "exposes server configuration; read one setting with SHOW name or current_setting('name')"),
     **dict.fromkeys(("pg_largeobject",), "holds large-object contents"),
+    **dict.fromkeys(("pg_db_role_setting",), "holds per-database and per-role settings, which may be secrets"),
 }
 
 # Settings whose values are secrets or host file locations: SHOW and current_setting() refuse them.
@@ -574,6 +647,19 @@ STATEMENT_NAMES = {
 # fmt: on
 
 WRITE_NODES = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+# BETWEEN is spelled with these comparison operators (NOT BETWEEN with < and >).
+BETWEEN_OPERATORS = (">=", "<=", "<", ">")
+
+
+class Ref(NamedTuple):
+    """A name in a statement through which PostgreSQL may run a function, resolved against the catalog later:
+    a call (any syntax, aggregates, window functions, ROWS FROM, TABLESAMPLE methods), attribute notation
+    (`(x).f`, `t.col.f`), an operator, a cast target type, or a relation (views and row-level security run
+    functions when read)."""
+
+    kind: Literal["call", "attribute", "operator", "cast", "relation"]
+    schema: str | None
+    name: str
 
 
 @dataclass(frozen=True)
@@ -584,43 +670,84 @@ class GatedStatement:
     kind: Literal["select", "explain", "show"]
     offset: int  # characters cut from the front of the original text, to map error positions back
     relations: tuple[tuple[str | None, str], ...] = ()  # (schema or None, name) the statement reads
+    references: frozenset[Ref] = frozenset()  # what the catalog policy resolves (FunctionPolicy.check)
+    settings: tuple[str, ...] = ()  # settings it reads: SHOW name, current_setting('name')
+    plans_write: bool = False  # EXPLAIN of a write without ANALYZE: planned, never run
 
 
-def _iter_nodes(tree: Any) -> Any:
-    """Yield (node_type, fields) for every parse-tree node, however deeply nested."""
-    stack = [tree]
+Scopes = frozenset[str]
+
+
+def _iter_nodes(tree: Any) -> Iterator[tuple[str, dict[str, Any], Scopes]]:
+    """Yield (node_type, fields, CTE names in scope) for every parse-tree node, however deeply nested.
+
+    CTE names are scoped as PostgreSQL scopes them: a WITH list is visible to its own statement, to later
+    members of the list, and to every member when RECURSIVE; nowhere else.
+    """
+    stack: list[tuple[Any, Scopes]] = [(tree, frozenset())]
     while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, dict):
-                    if key[:1].isupper():
-                        yield key, value
-                    stack.append(value)
-                elif isinstance(value, list):
-                    stack.extend(value)
-        elif isinstance(item, list):
-            stack.extend(item)
+        item, scope = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, scope) for child in item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            if isinstance(value, dict):
+                if key[:1].isupper():
+                    yield key, value, scope
+                    if value.get("withClause"):
+                        stack.extend(_with_scopes(value, scope))
+                        continue
+                stack.append((value, scope))
+            elif isinstance(value, list):
+                stack.extend((child, scope) for child in value)
+
+
+def _with_scopes(node: dict[str, Any], scope: Scopes) -> list[tuple[Any, Scopes]]:
+    """The parts of a statement with a WITH clause, each with the CTE names it can see."""
+    clause = node["withClause"]
+    ctes = [item["CommonTableExpr"] for item in clause.get("ctes", [])]
+    names = [cte.get("ctename", "") for cte in ctes]
+    every = scope | frozenset(names)
+    parts: list[tuple[Any, Scopes]] = [({k: v for k, v in node.items() if k != "withClause"}, every)]
+    for index, cte in enumerate(ctes):
+        visible = every if clause.get("recursive") else scope | frozenset(names[:index])
+        parts.append(({"CommonTableExpr": cte}, visible))
+    return parts
 
 
 def _names(nodes: list[dict[str, Any]]) -> list[str]:
     return [node["String"]["sval"] for node in nodes if "String" in node]
 
 
-def _function_refusal(name: str, call: dict[str, Any]) -> str | None:
+def _qualified(nodes: list[dict[str, Any]]) -> tuple[str | None, str]:
+    """(schema or None, name) of a possibly qualified name list."""
+    names = _names(nodes)
+    return (names[-2] if len(names) > 1 else None, names[-1] if names else "")
+
+
+def denied_function(name: str) -> str | None:
+    """Why a function of this name is refused whatever the catalog says of it (None: the catalog decides)."""
     if name in DENIED_FUNCTIONS:
         return DENIED_FUNCTIONS[name]
-    for prefix, why in DENIED_FUNCTION_PREFIXES.items():
-        if name.startswith(prefix):
-            return why
-    if name == "current_setting":
-        args = call.get("args") or []
-        literal = args[0].get("A_Const", {}).get("sval", {}).get("sval") if args else None
-        if literal is None:
-            return "needs the setting name as a literal string"
-        if literal.lower() in SENSITIVE_SETTINGS:
-            return f"would reveal {literal!r}, a secret or a host file location"
-    return None
+    return next((why for prefix, why in DENIED_FUNCTION_PREFIXES.items() if name.startswith(prefix)), None)
+
+
+def _setting_literal(call: dict[str, Any]) -> str:
+    """The setting current_setting() reads; only a literal name can be checked."""
+    args = call.get("args") or []
+    literal = args[0].get("A_Const", {}).get("sval", {}).get("sval") if args else None
+    if literal is None:
+        raise GateRefusal("function current_setting() refused: it needs the setting name as a literal string")
+    return str(literal)
+
+
+def _refuse_setting(name: str) -> None:
+    if name.lower() == "all":
+        raise GateRefusal("SHOW ALL refused: it dumps server configuration; use SHOW name for one setting")
+    if name.lower() in SENSITIVE_SETTINGS:
+        raise GateRefusal(f"reading setting {name} refused: it reveals a secret or a host file location")
 
 
 @lru_cache(maxsize=1024)
@@ -643,14 +770,27 @@ def gate(sql: str) -> GatedStatement:
     raw = statements[0]
     ((top_kind, top),) = raw["stmt"].items()
     kind = _statement_kind(top_kind, top)
-    relations = _check_tree(raw["stmt"])
+    settings = (top.get("name", ""),) if kind == "show" else ()
+    plan_only = kind == "explain" and not _analyzes(top)
+    relations, references, read = _check_tree(raw["stmt"], plan_only)
     start = raw.get("stmt_location", 0)
     length = raw.get("stmt_len", 0)
     encoded = sql.encode()
     text = encoded[start : start + length if length else None].decode()
     offset = len(encoded[:start].decode())
     return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()),
-                          relations=relations)  # fmt: skip
+                          relations=relations, references=references, settings=settings + read,
+                          plans_write=plan_only and next(iter(top["query"])) in WRITE_NODES)  # fmt: skip
+
+
+def _analyzes(explain: dict[str, Any]) -> bool:
+    """EXPLAIN runs the statement only with ANALYZE (not `ANALYZE false`)."""
+    for option in explain.get("options") or []:
+        element = option.get("DefElem", {})
+        if element.get("defname") == "analyze":
+            value = element.get("arg", {}).get("String", {}).get("sval", "true")
+            return str(value).lower() not in ("false", "off", "0", "no")
+    return False
 
 
 def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "explain", "show"]:
@@ -658,16 +798,16 @@ def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "ex
         return "select"
     if top_kind == "ExplainStmt":
         ((inner_kind, _),) = top["query"].items()
-        if inner_kind != "SelectStmt":
+        if inner_kind in WRITE_NODES and _analyzes(top):
+            name = STATEMENT_NAMES[inner_kind]
+            raise GateRefusal(f"EXPLAIN ANALYZE {name} refused: ANALYZE runs the statement; EXPLAIN {name} without "
+                              "ANALYZE shows its plan")  # fmt: skip
+        if inner_kind != "SelectStmt" and inner_kind not in WRITE_NODES:
             name = STATEMENT_NAMES.get(inner_kind, inner_kind.removesuffix("Stmt").upper())
-            raise GateRefusal(f"EXPLAIN {name} refused: only EXPLAIN of a read (SELECT, VALUES, TABLE) may run")
+            raise GateRefusal(f"EXPLAIN {name} refused: only EXPLAIN of a read, or of a write without ANALYZE, runs")
         return "explain"
     if top_kind == "VariableShowStmt":
-        setting = top.get("name", "").lower()
-        if setting in SENSITIVE_SETTINGS:
-            if setting == "all":
-                raise GateRefusal("SHOW ALL refused: it dumps server configuration; use SHOW name for one setting")
-            raise GateRefusal(f"SHOW {setting} refused: it reveals a secret or a host file location")
+        _refuse_setting(top.get("name", ""))
         return "show"
     if top_kind == "TransactionStmt":
         name = top.get("kind", "").removeprefix("TRANS_STMT_").replace("_", " ")
@@ -679,35 +819,70 @@ def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "ex
     raise GateRefusal(f"{name} refused: this server is read-only; only SELECT, VALUES, TABLE, EXPLAIN and SHOW run")
 
 
-def _check_tree(tree: dict[str, Any]) -> tuple[tuple[str | None, str], ...]:
-    """Refuse anything that is not a read; return the relations the statement names (CTE names left out)."""
+def _check_tree(
+    tree: dict[str, Any], plan_only: bool
+) -> tuple[tuple[tuple[str | None, str], ...], frozenset[Ref], tuple[str, ...]]:
+    """Refuse anything that is not a read (a write only as a plan); return the relations the statement names
+    (CTE names in scope left out), every name through which it may run a function, and the settings it reads."""
     relations: set[tuple[str | None, str]] = set()
-    ctes: set[str] = set()
-    for node_type, node in _iter_nodes(tree):
+    refs: set[Ref] = set()
+    settings: list[str] = []
+
+    def function(kind: Literal["call", "attribute"], schema: str | None, name: str) -> None:
+        why = denied_function(name)
+        if why:
+            raise GateRefusal(f"function {name}() refused: it {why}")
+        refs.add(Ref(kind, schema, name))
+
+    def relation(schema: str | None, name: str, ctes: Scopes) -> None:
+        if name in DENIED_RELATIONS:
+            raise GateRefusal(f"relation {name} refused: it {DENIED_RELATIONS[name]}")
+        if schema is None and name in ctes:
+            return
+        relations.add((schema, name))
+        refs.add(Ref("relation", schema, name))
+
+    for node_type, node, ctes in _iter_nodes(tree):
         if node_type in WRITE_NODES:
-            raise GateRefusal(
-                f"{STATEMENT_NAMES[node_type]} refused: data-modifying statements (also inside WITH) "
-                "cannot run on this read-only server"
-            )
-        if node_type == "SelectStmt":
+            if not plan_only:
+                raise GateRefusal(
+                    f"{STATEMENT_NAMES[node_type]} refused: data-modifying statements (also inside WITH) "
+                    "cannot run on this read-only server; EXPLAIN without ANALYZE shows their plan"
+                )
+            target = node.get("relation") or {}
+            relation(target.get("schemaname"), target.get("relname", ""), frozenset())
+        elif node_type == "SelectStmt":
             if node.get("intoClause"):
                 raise GateRefusal("SELECT INTO refused: it creates a table; drop the INTO clause")
             if node.get("lockingClause"):
                 raise GateRefusal("FOR UPDATE/SHARE refused: row locks are not allowed on this read-only server")
         elif node_type == "FuncCall":
-            names = _names(node.get("funcname", []))
-            name = names[-1] if names else ""
-            why = _function_refusal(name, node)
-            if why:
-                raise GateRefusal(f"function {'.'.join(names)}() refused: it {why}")
+            schema, name = _qualified(node.get("funcname", []))
+            function("call", schema, name)
+            if name == "current_setting":
+                settings.append(_setting_literal(node))
+        elif node_type in ("ColumnRef", "A_Indirection"):
+            # t.col.f and (expr).f call f(...) when no column of that name exists: every later name may be one.
+            names = _names(node.get("fields", [])[1:] if node_type == "ColumnRef" else node.get("indirection", []))
+            for name in names:
+                if name == "current_setting":
+                    raise GateRefusal("function current_setting() refused in attribute notation: call it as "
+                                      "current_setting('name')")  # fmt: skip
+                function("attribute", None, name)
+        elif node_type in ("A_Expr", "SubLink", "SortBy"):
+            schema, name = _qualified(node.get({"A_Expr": "name", "SubLink": "operName"}.get(node_type, "useOp"), []))
+            between = node_type == "A_Expr" and "BETWEEN" in str(node.get("kind"))
+            refs.update(Ref("operator", schema, op) for op in (BETWEEN_OPERATORS if between else (name,)) if op)
+        elif node_type == "TypeCast":
+            schema, name = _qualified(node.get("typeName", {}).get("names", []))
+            refs.add(Ref("cast", schema, name))
+        elif node_type == "RangeTableSample":
+            function("call", *_qualified(node.get("method", [])))
         elif node_type == "RangeVar":
-            relname = node.get("relname", "")
-            if relname in DENIED_RELATIONS:
-                raise GateRefusal(f"relation {relname} refused: it {DENIED_RELATIONS[relname]}")
-            relations.add((node.get("schemaname"), relname))
-        elif node_type == "CommonTableExpr":
-            ctes.add(node.get("ctename", ""))
-    return tuple(sorted((r for r in relations if r[0] is not None or r[1] not in ctes), key=str))
+            relation(node.get("schemaname"), node.get("relname", ""), ctes)
+    for name in settings:
+        _refuse_setting(name)
+    return tuple(sorted(relations, key=str)), frozenset(refs), tuple(settings)
 
 
 def _caret(sql: str, position: int | None) -> str:
@@ -721,6 +896,222 @@ def _caret(sql: str, position: int | None) -> str:
     line = sql[line_start : line_end if line_end >= 0 else None]
     prefix = f"LINE {line_no}: "
     return f"\n{prefix}{line}\n{' ' * (len(prefix) + position - 1 - line_start)}^"
+
+
+# ---- The function policy: every name through which a statement may run a function, judged from the catalog ----
+
+# Volatile built-in and extension functions reviewed as harmless: they read clocks, random values, sizes, lock,
+# recovery and commit status, and change nothing that outlives the call or that another session sees. Every
+# other VOLATILE built-in or extension function is refused (pg_sleep holds a pooled connection; setseed makes
+# the next caller's random() predictable; extension functions such as pg_surgery's bypass MVCC).
+# fmt: off
+HARMLESS_VOLATILE = frozenset({
+    "random", "random_normal", "clock_timestamp", "timeofday", "gen_random_uuid", "uuidv4", "uuidv7",
+    "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4", "gen_random_bytes", "current_query",
+    "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size", "pg_database_size",
+    "pg_tablespace_size", "pg_partition_tree", "pg_partition_ancestors", "pg_is_in_recovery",
+    "pg_is_wal_replay_paused", "pg_get_wal_replay_pause_state", "pg_last_wal_receive_lsn", "pg_last_wal_replay_lsn",
+    "pg_last_xact_replay_timestamp", "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn",
+    "pg_jit_available", "pg_notification_queue_usage", "pg_lock_status", "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids", "pg_xact_status", "txid_status", "pg_xact_commit_timestamp",
+    "pg_xact_commit_timestamp_origin", "pg_last_committed_xact", "pg_collation_actual_version",
+    "pg_database_collation_actual_version", "pg_stat_have_stats",
+    "system", "bernoulli", "system_rows", "system_time",  # TABLESAMPLE methods
+})
+# What a role limited to some tables could read other tables' values through: statistics (most common values,
+# histograms), other sessions' query text, sequence positions. Refused for such a role unless it has a
+# postgres_role, whose own privileges PostgreSQL then applies to each of these.
+CROSS_TABLE_RELATIONS = frozenset({
+    "pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic", "pg_statistic_ext", "pg_statistic_ext_data",
+    "pg_stat_activity", "pg_stat_statements", "pg_stat_statements_info", "pg_sequences", "pg_sequence",
+})
+CROSS_TABLE_FUNCTIONS = frozenset({
+    "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_stat_statements", "pg_sequence_last_value",
+})
+# fmt: on
+FIRST_NORMAL_OID = 16384  # objects below it were created by initdb: PostgreSQL's own
+# Catalogs whose change can change a verdict: functions, operators, casts, views, policies, extensions, schemas,
+# aggregates. Their cumulative write counters (pg_stat_get_tuples_*) tell that DDL happened, at no scan.
+CATALOG_MARKER = (
+    "(SELECT sum(pg_catalog.pg_stat_get_tuples_inserted(c) + pg_catalog.pg_stat_get_tuples_updated(c)"
+    " + pg_catalog.pg_stat_get_tuples_deleted(c))::bigint"
+    " FROM unnest('{1255,2617,2605,2618,3256,3079,2615,2600}'::oid[]) c)"
+)
+# Everything the policy needs, in one query: functions with their volatility, SECURITY DEFINER and owning
+# extension; operators and casts with their implementing functions; user views and row-level-security tables;
+# and what user functions (SQL bodies, aggregates' support functions), views, policies and domain checks run.
+CATALOG_SQL = f"""
+SELECT json_build_object(
+  'marker', {CATALOG_MARKER},
+  'search_path', current_schemas(true),
+  'functions', (SELECT json_agg(json_build_array(p.oid::int8, n.nspname, p.proname, p.provolatile = 'v', p.prosecdef,
+      (SELECT e.extname FROM pg_depend x JOIN pg_extension e ON e.oid = x.refobjid
+       WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.refclassid = 'pg_extension'::regclass
+         AND x.deptype = 'e' LIMIT 1)))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace),
+  'operators', (SELECT json_agg(json_build_array(n.nspname, o.oprname, o.oprcode::oid::int8))
+    FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprcode <> 0),
+  'casts', (SELECT json_agg(json_build_array(n.nspname, t.typname, 'f', c.castfunc::int8))
+    FROM pg_cast c JOIN pg_type t ON t.oid = c.casttarget JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE c.castfunc <> 0),
+  'domains', (SELECT json_agg(json_build_array(n.nspname, t.typname, 't', t.oid::int8))
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'd' AND t.oid >= {FIRST_NORMAL_OID}),
+  'relations', (SELECT json_agg(json_build_array(n.nspname, c.relname, c.oid::int8))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid >= {FIRST_NORMAL_OID} AND (c.relkind = 'v' OR c.relrowsecurity)),
+  'edges', (SELECT json_agg(DISTINCT jsonb_build_array(e.src_kind, e.src::int8, e.dst_kind, e.dst::int8)) FROM (
+      SELECT CASE d.classid WHEN 'pg_proc'::regclass THEN 'f' WHEN 'pg_constraint'::regclass THEN 't' ELSE 'r' END
+               AS src_kind,
+             CASE d.classid WHEN 'pg_proc'::regclass THEN d.objid WHEN 'pg_rewrite'::regclass THEN r.ev_class
+               WHEN 'pg_policy'::regclass THEN pol.polrelid ELSE con.contypid END AS src,
+             CASE d.refclassid WHEN 'pg_class'::regclass THEN 'r' ELSE 'f' END AS dst_kind,
+             CASE d.refclassid WHEN 'pg_operator'::regclass THEN o.oprcode::oid ELSE d.refobjid END AS dst
+      FROM pg_depend d
+      LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+      LEFT JOIN pg_policy pol ON d.classid = 'pg_policy'::regclass AND pol.oid = d.objid
+      LEFT JOIN pg_constraint con ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid
+      LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+      WHERE d.objid >= {FIRST_NORMAL_OID} AND d.deptype = 'n'
+        AND d.classid IN ('pg_proc'::regclass, 'pg_rewrite'::regclass, 'pg_policy'::regclass,
+                          'pg_constraint'::regclass)
+        AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_class'::regclass)) e
+    WHERE e.src IS NOT NULL AND (e.src <> e.dst OR e.src_kind <> e.dst_kind)))"""
+
+Node = tuple[str, int]  # ("f", function oid), ("r", relation oid) or ("t", domain oid)
+HOW_REACHED = {
+    "call": "",
+    "attribute": " (called in attribute notation .{name})",
+    "operator": " (it implements operator {name})",
+    "cast": " (it runs in a cast to {name})",
+    "relation": " (it runs when {name} is read)",
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    oid: int
+    schema: str
+    name: str
+    volatile: bool
+    security_definer: bool
+    extension: str | None
+
+    @property
+    def builtin(self) -> bool:
+        """PostgreSQL's own (created by initdb), whose labels can be trusted."""
+        return self.oid < FIRST_NORMAL_OID
+
+
+class Catalog:
+    """One snapshot of what the function policy needs (CATALOG_SQL), and the verdicts reached on it."""
+
+    MAX_AGE_S = 300.0  # re-read even without a sign of DDL (statistics counters may be off or not yet flushed)
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.marker = int(document.get("marker") or 0)
+        self.search_path = tuple(document.get("search_path") or ("pg_catalog",))
+        self.loaded_at = time.monotonic()
+        self.functions = {row[0]: Function(*row) for row in document.get("functions") or []}
+        self.by_name: dict[str, list[Function]] = {}
+        for function in self.functions.values():
+            self.by_name.setdefault(function.name, []).append(function)
+        self.operators: dict[str, list[tuple[str, Node]]] = {}
+        for schema, name, oid in document.get("operators") or []:
+            self.operators.setdefault(name, []).append((schema, ("f", oid)))
+        self.casts: dict[str, list[tuple[str, Node]]] = {}
+        for schema, name, kind, oid in (document.get("casts") or []) + (document.get("domains") or []):
+            self.casts.setdefault(name, []).append((schema, (kind, oid)))
+        self.relations: dict[str, list[tuple[str, Node]]] = {}
+        for schema, name, oid in document.get("relations") or []:
+            self.relations.setdefault(name, []).append((schema, ("r", oid)))
+        self.edges: dict[Node, list[Node]] = {}
+        for src_kind, src, dst_kind, dst in document.get("edges") or []:
+            self.edges.setdefault((src_kind, src), []).append((dst_kind, dst))
+        self.verdicts: dict[tuple[int, str | None, bool], str | None] = {}
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.loaded_at > self.MAX_AGE_S
+
+    def resolve(self, ref: Ref, path: Sequence[str]) -> list[Node]:
+        """Every catalog object `ref` may name: its own schema when qualified, else each schema on the path."""
+        if ref.kind in ("call", "attribute"):
+            candidates = [(f.schema, ("f", f.oid)) for f in self.by_name.get(ref.name, ())]
+        else:
+            table = {"operator": self.operators, "cast": self.casts, "relation": self.relations}[ref.kind]
+            candidates = table.get(ref.name, [])
+        return [node for schema, node in candidates if (schema == ref.schema if ref.schema else schema in path)]
+
+    def reached(self, start: list[Node]) -> Iterator[Function]:
+        """The functions these objects run, following views, policies, SQL function bodies and aggregates."""
+        seen, stack = set(start), list(start)
+        while stack:
+            node = stack.pop()
+            if node[0] == "f" and node[1] in self.functions:
+                yield self.functions[node[1]]
+            for nxt in self.edges.get(node, ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+
+
+def _listed(function: Function, patterns: Sequence[str]) -> bool:
+    """schema.name globs; a pattern without a dot names the function in any schema."""
+    return any(
+        fnmatch.fnmatchcase(f"{function.schema}.{function.name}" if "." in p else function.name, p) for p in patterns
+    )
+
+
+def function_refusal(function: Function, config: Config, role: Role | None, builtin_only: bool) -> str | None:
+    """Why this function may not run for this caller, or None. Each rule says why in its message.
+
+    `builtin_only`: a write's plan, which is made with the login role's privileges (planning a write needs
+    them, and runs no row): only PostgreSQL's own functions may appear in it.
+    """
+    why = denied_function(function.name)
+    if why:
+        return why
+    if builtin_only and not function.builtin:
+        return ("is not one of PostgreSQL's built-in functions, the only ones EXPLAIN of a write may hold (a write "
+                "is planned with the login role's privileges)")  # fmt: skip
+    if role is not None and role.restricted and not role.postgres_role and function.name in CROSS_TABLE_FUNCTIONS:
+        return (f"shows values of tables role {role.name!r} may not read; ask the operator to give the role a "
+                "postgres_role, so that PostgreSQL applies its privileges")  # fmt: skip
+    if role is not None and function.schema not in METADATA_SCHEMAS and not role.sees_schema(function.schema):
+        return f"lives in schema {function.schema}, which role {role.name!r} may not see"
+    if function.security_definer and not _listed(function, config.definer_functions):
+        return ("is SECURITY DEFINER: it runs with its owner's privileges, past the per-call privilege drop "
+                "(the operator may allow it by name with MCP_ALLOWED_DEFINER_FUNCTIONS)")  # fmt: skip
+    if config.function_policy == "allowlist" and not function.builtin:
+        if not _listed(function, config.allowed_functions):
+            return "is not in MCP_ALLOWED_FUNCTIONS (MCP_FUNCTION_POLICY=allowlist runs only listed non-built-ins)"
+    elif function.volatile and (function.builtin or function.extension) and function.name not in HARMLESS_VOLATILE:
+        owner = f"extension {function.extension}" if function.extension else "PostgreSQL"
+        return (f"is VOLATILE ({owner} marks it as changing state or acting outside the query) and is not on the "
+                "reviewed list of harmless volatile functions")  # fmt: skip
+    return None
+
+
+def check_functions(statement: GatedStatement, catalog: Catalog, config: Config, role: Role | None) -> None:
+    """Refuse the statement if any function it may run (over-approximated by name) is refused. GateRefusal."""
+    path = ("pg_catalog", *role.schemas) if role is not None and role.schemas else catalog.search_path
+    for ref in sorted(statement.references, key=lambda ref: (ref.kind, ref.schema or "", ref.name)):
+        for function in catalog.reached(catalog.resolve(ref, path)):
+            key = (function.oid, role.name if role else None, statement.plans_write)
+            if key not in catalog.verdicts:
+                catalog.verdicts[key] = function_refusal(function, config, role, statement.plans_write)
+            why = catalog.verdicts[key]
+            if why:
+                how = HOW_REACHED[ref.kind].format(name=".".join(filter(None, (ref.schema, ref.name))))
+                raise GateRefusal(f"function {function.schema}.{function.name}() refused{how}: it {why}")
+    for name in statement.settings:
+        if "." in name and name.lower() not in config.allowed_settings:
+            raise GateRefusal(f"reading setting {name!r} refused: custom settings may hold secrets; the operator "
+                              "may allow it with MCP_ALLOWED_SETTINGS")  # fmt: skip
+
+
+def unknown_functions(statement: GatedStatement, catalog: Catalog) -> bool:
+    """A function called by a name the snapshot does not know: it may have been created since."""
+    return any(ref.kind == "call" and ref.name not in catalog.by_name for ref in statement.references)
 
 
 # =====================================================================================================
@@ -890,23 +1281,38 @@ class RowSet:
     text_as_bytes: bool = False  # a SQL_ASCII database: text arrives as undecoded bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
+    """What every call sets with SET LOCAL before its statement (all of it ends with the transaction)."""
+
     statement_timeout_ms: int
     lock_timeout_ms: int
-    postgres_role: str | None = None  # a permissions role's SET LOCAL ROLE
+    run_as: str | None = None  # SET LOCAL ROLE: the privilege drop, or a permissions role's postgres_role
     search_path: str | None = None  # a permissions role's schemas: where unqualified names resolve
+    catalog_marker: int | None = None  # agent SQL: fail the call if the catalog changed since its functions passed
 
     def sql(self, server_version: int) -> str:
-        """SET_LIMITS_SQL, plus the role and search path when a permissions role sets them."""
+        """SET_LIMITS_SQL, plus the role, search path and catalog guard when set."""
         sql = SET_LIMITS_SQL_14 if server_version >= 140000 else SET_LIMITS_SQL
-        extras = [name for name, value in (("role", self.postgres_role), ("search_path", self.search_path)) if value]
-        return sql + "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
+        extras = [name for name, value in (("role", self.run_as), ("search_path", self.search_path)) if value]
+        sql += "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
+        if self.catalog_marker is not None:  # a cast error, raised only when the marker moved (never folded away)
+            sql += (f", (SELECT CASE WHEN m = ${4 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
+                    f" END FROM (SELECT {CATALOG_MARKER} AS m) marker)")  # fmt: skip
+        return sql
 
     def params(self) -> list[bytes]:
         idle_ms = self.statement_timeout_ms * 2  # the server always rolls back first; this is a backstop
-        values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.postgres_role, self.search_path]
+        values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.run_as, self.search_path,
+                  self.catalog_marker]  # fmt: skip
         return [str(value).encode() for value in values if value is not None]
+
+
+CATALOG_CHANGED = "catalog changed since the function policy was loaded:"
+
+
+class CatalogChanged(Exception):
+    """Functions, operators, views or policies changed since the snapshot the statement was judged on."""
 
 
 # Sent with every call in the same round trip. Every value is LOCAL: it ends with the transaction.
@@ -925,7 +1331,10 @@ SET_LIMITS_SQL_14 = SET_LIMITS_SQL + ", pg_catalog.set_config('client_connection
 HYGIENE_SQL = (
     b"SELECT pg_catalog.pg_advisory_unlock_all(),"
     b" pg_catalog.set_config('default_transaction_read_only', 'on', false),"
-    b" current_user = session_user AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
+    b" current_user = session_user AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql),"
+    # random() is per backend: reseed it from the strong generator, so no call can predict the next one's
+    b" pg_catalog.setseed(('x' || pg_catalog.left(pg_catalog.gen_random_uuid()::text, 8))::bit(32)::int"
+    b" / 2147483648.0)"
 )
 CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
 BEGIN, ROLLBACK = b"BEGIN READ ONLY", b"ROLLBACK"
@@ -1082,7 +1491,10 @@ async def run_read(
     failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
     if failed is not None:
         await recover(conn)
-        raise psycopg.errors.error_from_result(failed, conn.info.encoding)
+        error = psycopg.errors.error_from_result(failed, conn.info.encoding)
+        if failed is results[1] and CATALOG_CHANGED in str(error.diag.message_primary):
+            raise CatalogChanged from None
+        raise error
     await check_hygiene(conn, results[-1])
     data = results[-3]  # the FETCH, or the statement itself
     transformer = Transformer(conn)
@@ -1128,18 +1540,34 @@ def connection_failure_reason(exc: BaseException, conninfo: str) -> str:
     return reason.replace(password, "***") if password else reason
 
 
-# The calling principal's permissions role for the duration of one tool call (set by `respond`); None when no
-# permissions file is configured.
-CALLER_ROLE: contextvars.ContextVar[Role | None] = contextvars.ContextVar("caller_role", default=None)
-
-
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Everything one call may see and do, built once per call (`App.scope`) and passed to what needs it."""
+
+    role: Role | None  # the caller's permissions role (None: no permissions file)
+    limits: Limits
+    max_rows: int
+    schemas: list[str] | None  # $1 of every introspection query: the schemas shown (None: every non-system one)
+    timeout_setting: str = "POSTGRES_STATEMENT_TIMEOUT_MS"  # what set limits.statement_timeout_ms, for errors
+
+    def sees(self, schema: str, table: str) -> bool:
+        """Whether the caller may see schema.table."""
+        return self.role is None or self.role.sees_table(schema, table)
+
+    def visible(self, qualified: str) -> bool:
+        """`sees` for a name as the catalog queries write it (format('%I.%I'))."""
+        (schema, _), (table, _) = parse_identifier(qualified)
+        return self.sees(schema, table)
+
+
 @dataclass
 class App:
-    """Lifespan state shared by every call: configuration, the pool, caches and the role posture."""
+    """Lifespan state shared by every call: configuration, the pool, caches, the role posture and the catalog
+    snapshot the function policy judges statements on."""
 
     config: Config
     pool: AsyncConnectionPool | None = None
@@ -1147,30 +1575,49 @@ class App:
     posture: dict[str, Any] | None = None
     permissions: Permissions | None = None
     prepare: bool = True  # off once a transaction pooler shows (prepared statements do not survive there)
+    run_as: str | None = None  # the role every call drops to (decided from the posture by `run_as_role`)
+    catalog: Catalog | None = None
+    _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    @property
-    def schemas_param(self) -> list[str] | None:
-        """$1 of every introspection query: the configured schemas (narrowed to the caller's role), or NULL for
-        all non-system ones."""
-        schemas = self.config.schemas
-        role = CALLER_ROLE.get()
+    def scope(self, role: Role | None = None, *, login: bool = False) -> Scope:
+        """The caller's scope; `login`: as the login role itself (the posture must see its own privileges)."""
+        config = self.config
+        schemas = config.schemas
         if role is not None and role.schemas is not None:
             schemas = tuple(s for s in role.schemas if schemas is None or s in schemas)
-        return list(schemas) if schemas is not None else None
+        timeout, source = config.statement_timeout_ms, "POSTGRES_STATEMENT_TIMEOUT_MS"
+        if role is not None and role.statement_timeout_ms and role.statement_timeout_ms < timeout:
+            timeout, source = role.statement_timeout_ms, f"statement_timeout_ms of role {role.name!r}"
+        run_as = None if login else (role.postgres_role if role and role.postgres_role else self.run_as)
+        search_path = ", ".join(quote_ident(s) for s in role.schemas) if role and role.schemas else None
+        max_rows = min(config.max_rows, role.max_rows or config.max_rows) if role else config.max_rows
+        limits = Limits(timeout, config.lock_timeout_ms, run_as, search_path)
+        return Scope(role, limits, max_rows, list(schemas) if schemas is not None else None, source)
 
-    @property
-    def limits(self) -> Limits:
-        role = CALLER_ROLE.get()
-        if role is None:
-            return Limits(self.config.statement_timeout_ms, self.config.lock_timeout_ms)
-        timeout = min(self.config.statement_timeout_ms, role.statement_timeout_ms or self.config.statement_timeout_ms)
-        search_path = ", ".join(quote_ident(s) for s in role.schemas) if role.schemas else None
-        return Limits(timeout, self.config.lock_timeout_ms, role.postgres_role, search_path)
+    async def prepare_calls(self) -> None:
+        """Before the first call: the posture (which role calls run as) and the catalog snapshot; again after DDL."""
+        if self.posture is not None and self.catalog is not None and not self.catalog.stale():
+            return
+        async with self._loading:
+            if self.posture is None:
+                await fetch_posture(self)
+            if self.catalog is None or self.catalog.stale():
+                await self.load_catalog()
 
-    @property
-    def max_rows(self) -> int:
-        role = CALLER_ROLE.get()
-        return min(self.config.max_rows, role.max_rows or self.config.max_rows) if role else self.config.max_rows
+    async def load_catalog(self) -> Catalog:
+        self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=self.scope()))
+        return self.catalog
+
+    async def judge(self, statement: GatedStatement, scope: Scope) -> Catalog:
+        """Refuse (GateRefusal) unless every function the statement may run passes the policy; returns the
+        snapshot it was judged on. A name the snapshot does not know reloads it first (created since?)."""
+        await self.prepare_calls()
+        assert self.catalog is not None
+        if unknown_functions(statement, self.catalog) and time.monotonic() - self.catalog.loaded_at > 1:
+            async with self._loading:
+                await self.load_catalog()
+        check_functions(statement, self.catalog, self.config, scope.role)
+        return self.catalog
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -1206,9 +1653,17 @@ class App:
         return f"the database at {target} is reachable but no pooled connection was ready in time; retry"
 
     async def read(
-        self, sql: str, params: Sequence[Any] | None = None, *, cursor: bool = False, fetch: int = 1, own: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        scope: Scope,
+        cursor: bool = False,
+        fetch: int = 1,
+        own: bool = False,
     ) -> RowSet:
-        """Run one read through the pipeline (`own`: the server's constant SQL, which may be prepared).
+        """Run one read through the pipeline within the caller's scope (`own`: the server's constant SQL, which
+        may be prepared). Raises CatalogChanged when `scope.limits` carries a catalog marker that moved.
 
         Reads are safe to repeat, so two failures are retried once: a connection found dead (after the pool
         drops its other dead connections: after an outage, all are), and prepared statements that vanished
@@ -1219,7 +1674,7 @@ class App:
         for attempt in (1, 2):
             async with self.connection() as conn:
                 try:
-                    return await run_read(conn, sql, encoded, self.limits, cursor=cursor, fetch=fetch,
+                    return await run_read(conn, sql, encoded, scope.limits, cursor=cursor, fetch=fetch,
                                           prepare=self.prepare, own=own)  # fmt: skip
                 except psycopg.OperationalError as exc:
                     if not conn.closed:
@@ -1244,34 +1699,37 @@ class App:
             kind="connection_lost",
         )
 
-    async def read_json(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+    async def read_json(self, sql: str, params: Sequence[Any] | None = None, *, scope: Scope) -> Any:
         """Run an introspection query that builds its whole answer as one JSON value."""
-        rowset = await self.read(sql, params, own=True)
+        rowset = await self.read(sql, params, scope=scope, own=True)
         raw = rowset.rows[0][0] if rowset.rows else None
+        if isinstance(raw, bytes | memoryview):  # a SQL_ASCII database sends text undecoded
+            raw = bytes(raw).decode("utf-8", "backslashreplace")
         return loads(raw) if isinstance(raw, str) else raw
 
-    async def column_types(self, columns: list[ResultColumn]) -> list[str]:
+    async def column_types(self, columns: list[ResultColumn], scope: Scope) -> list[str]:
         """Type names for result columns: built-ins from psycopg, the database's own looked up once and cached."""
         missing = [c.oid for c in columns if c.builtin_type is None and c.oid not in self.type_names]
         if missing:
-            found = await self.read_json(TYPE_NAMES_SQL, [missing])
+            found = await self.read_json(TYPE_NAMES_SQL, [missing], scope=scope)
             self.type_names.update({int(oid): name for oid, name in (found or {}).items()})
         return [c.builtin_type or self.type_names.get(c.oid, str(c.oid)) for c in columns]
 
 
 # SQLSTATEs whose Postgres message alone does not tell the agent what to do next.
 ERROR_ADVICE = {
-    "57014": "the statement ran past statement_timeout ({timeout} ms, POSTGRES_STATEMENT_TIMEOUT_MS) and was "
+    "57014": "the statement ran past statement_timeout ({timeout} ms, {timeout_setting}) and was "
     "cancelled: narrow it with WHERE/LIMIT, aggregate, or check its plan with EXPLAIN",
     "55P03": "waited past lock_timeout ({lock} ms, POSTGRES_LOCK_TIMEOUT_MS): another session holds a conflicting "
     "lock (for example a running ALTER TABLE); retry later",
     "25006": "this server is read-only: only reads can run",
-    "42501": "the database role this server uses lacks the privilege; ask the operator to GRANT it",
+    "42501": "calls run as database role {role}, which lacks this privilege; ask the operator to GRANT it if "
+    "agents should have it",
     "25P03": "the transaction stayed idle too long and was ended; retry",
 }
 
 
-def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0, config: Config | None = None) -> str:
+def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0, scope: Scope | None = None) -> str:
     """SQLSTATE, Postgres's message, detail, hint, and a caret under the offending spot of the agent's SQL."""
     diag = exc.diag
     state = exc.sqlstate or ""
@@ -1287,8 +1745,11 @@ def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0,
     if diag.message_hint:
         lines.append(f"HINT: {diag.message_hint}")
     advice = ERROR_ADVICE.get(state)
-    if advice and config is not None:
-        lines.append("NOTE: " + advice.format(timeout=config.statement_timeout_ms, lock=config.lock_timeout_ms))
+    if advice and scope is not None:
+        limits = scope.limits
+        values = {"timeout": limits.statement_timeout_ms, "timeout_setting": scope.timeout_setting,
+                  "lock": limits.lock_timeout_ms, "role": limits.run_as or "the login role"}  # fmt: skip
+        lines.append("NOTE: " + advice.format(**values))
     return "\n".join(lines)
 
 
@@ -1545,8 +2006,16 @@ SELECT json_build_object(
     'create_in_schemas', (SELECT coalesce(json_agg(n.nspname ORDER BY n.nspname), '[]') FROM pg_namespace n
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
           AND has_schema_privilege(n.oid, 'CREATE')),
-    'create_in_database', has_database_privilege(current_database(), 'CREATE'))
-FROM pg_roles r WHERE r.rolname = current_user"""
+    'create_in_database', has_database_privilege(current_database(), 'CREATE'),
+    'can_read_all_data', coalesce((SELECT pg_has_role(current_user, b.oid, {may_set}) FROM pg_roles b
+        WHERE b.rolname = 'pg_read_all_data'), false),
+    'read_role_exists', EXISTS (SELECT FROM pg_roles b WHERE b.rolname = $1),
+    'read_role_settable', (SELECT pg_has_role(current_user, b.oid, {may_set}) FROM pg_roles b WHERE b.rolname = $1),
+    'read_role_superuser', (SELECT b.rolsuper FROM pg_roles b WHERE b.rolname = $1))
+FROM pg_roles r WHERE r.rolname = current_user""".format(
+    # SET ROLE needs membership WITH SET from PostgreSQL 16 on (the privilege name is checked only when run)
+    may_set="CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END"
+)
 
 
 def posture_warnings(posture: dict[str, Any]) -> list[str]:
@@ -1566,6 +2035,39 @@ def posture_warnings(posture: dict[str, Any]) -> list[str]:
         (posture.get("create_in_database"), "role may create schemas in the database"),
     ]
     return [message for flagged, message in checks if flagged]
+
+
+def run_as_role(posture: dict[str, Any], config: Config) -> str:
+    """The role every call drops to (empty: the login role itself), or a ToolFailure when none is safe.
+
+    POSTGRES_READ_ROLE when set; else, for a login role that could write or read files, pg_read_all_data
+    (PostgreSQL 14+), so that PostgreSQL's own privilege checks refuse superuser-only functions, file access
+    and signalling other sessions even where the gate misses a path. A superuser with nothing to drop to is
+    refused: it could do anything a missed path allows. A privileged role that is not a superuser runs as
+    itself, with the warnings logged at start-up: its extra privileges are writes the read-only transaction
+    stops, and it cannot read files or signal sessions it does not own.
+    """
+    user, role = posture["user"], config.read_role
+    if role:
+        if not posture["read_role_exists"]:
+            raise ToolFailure(f"POSTGRES_READ_ROLE {role!r} does not exist: create it (see README, Security model)",
+                              kind="config")  # fmt: skip
+        if not posture["read_role_settable"]:
+            raise ToolFailure(f"user {user} may not SET ROLE {role} (POSTGRES_READ_ROLE): GRANT {role} TO {user}",
+                              kind="config")  # fmt: skip
+        if posture["read_role_superuser"]:
+            raise ToolFailure(f"POSTGRES_READ_ROLE {role!r} is a superuser: it drops no privileges; use a role "
+                              "that can only read", kind="config")  # fmt: skip
+        return role
+    if not posture["warnings"]:
+        return ""
+    if posture["can_read_all_data"]:
+        return "pg_read_all_data"
+    if posture["superuser"]:
+        raise ToolFailure(f"refusing to run calls as superuser {user} with no role to drop to (PostgreSQL before "
+                          "14 has no pg_read_all_data): set POSTGRES_READ_ROLE to a read-only role, or connect as "
+                          "one", kind="unsafe_role")  # fmt: skip
+    return ""
 
 
 # =====================================================================================================
@@ -1771,7 +2273,7 @@ def suggest(name: str, candidates: list[str]) -> str:
     return f" Did you mean: {', '.join(picked)}?" if picked else ""
 
 
-async def resolve_params(app: App, table: str, schema: str | None) -> list[Any]:
+def resolve_params(scope: Scope, table: str, schema: str | None) -> list[Any]:
     """Parameters $1..$5 of RESOLVE_TABLE for a name as an agent wrote it."""
     parts = parse_identifier(table)
     if len(parts) == 2:
@@ -1780,12 +2282,12 @@ async def resolve_params(app: App, table: str, schema: str | None) -> list[Any]:
         (name, name_quoted), schema_quoted = parts[0], False
         if schema:
             ((schema, schema_quoted),) = parse_identifier(schema)[-1:]
-    return [app.schemas_param, schema or None, name, name_quoted, schema_quoted]
+    return [scope.schemas, schema or None, name, name_quoted, schema_quoted]
 
 
-async def table_not_found(app: App, params: list[Any]) -> ToolFailure:
+async def table_not_found(app: App, scope: Scope, params: list[Any]) -> ToolFailure:
     schema, name = params[1], params[2]
-    names = [n for n in await app.read_json(RELATION_NAMES_SQL, params[:1]) or [] if visible(n)]
+    names = [n for n in await app.read_json(RELATION_NAMES_SQL, params[:1], scope=scope) or [] if scope.visible(n)]
     where = f" in schema {schema}" if schema else ""
     return ToolFailure(
         f"table {name!r} not found{where}.{suggest(name, names or [])} Use list_tables to see what exists.",
@@ -1793,8 +2295,8 @@ async def table_not_found(app: App, params: list[Any]) -> ToolFailure:
     )
 
 
-async def schema_not_found(app: App, schema: str) -> ToolFailure:
-    names = await app.read_json(SCHEMA_NAMES_SQL, [app.schemas_param])
+async def schema_not_found(app: App, scope: Scope, schema: str) -> ToolFailure:
+    names = await app.read_json(SCHEMA_NAMES_SQL, [scope.schemas], scope=scope)
     return ToolFailure(
         f"schema {schema!r} not found or not exposed.{suggest(schema, names or [])} "
         "Use list_schemas to see what exists.",
@@ -1802,8 +2304,8 @@ async def schema_not_found(app: App, schema: str) -> ToolFailure:
     )
 
 
-async def answer_list_schemas(app: App) -> Answer:
-    schemas = await app.read_json(LIST_SCHEMAS_SQL, [app.schemas_param])
+async def answer_list_schemas(app: App, scope: Scope) -> Answer:
+    schemas = await app.read_json(LIST_SCHEMAS_SQL, [scope.schemas], scope=scope)
     text = render_table(schemas, ("name", "owner", "tables", "views", "comment"))
     return Answer({"schemas": schemas}, text, rows=len(schemas))
 
@@ -1816,18 +2318,17 @@ def like_pattern(pattern: str | None) -> str | None:
     return pattern if any(ch in pattern for ch in "%_") else f"%{pattern}%"
 
 
-async def answer_list_tables(app: App, schema: str, pattern: str | None) -> Answer:
+async def answer_list_tables(app: App, scope: Scope, schema: str, pattern: str | None) -> Answer:
     ((name, _),) = parse_identifier(schema)[-1:]
     cap = app.config.max_rows
-    params = [app.schemas_param, name, like_pattern(pattern), cap]
-    found = await app.read_json(LIST_TABLES_SQL, params)
+    params = [scope.schemas, name, like_pattern(pattern), cap]
+    found = await app.read_json(LIST_TABLES_SQL, params, scope=scope)
     if found is None:
-        raise await schema_not_found(app, name)
+        raise await schema_not_found(app, scope, name)
     tables, total = found["tables"], found["total"]
     truncated = total > len(tables)
-    role = CALLER_ROLE.get()
-    if role is not None and role.tables is not None:  # only what the role may see, hidden ones not even counted
-        tables = found["tables"] = [t for t in tables if role.sees_table(found["schema"], t["name"])]
+    if scope.role is not None and scope.role.tables is not None:  # only what the role sees, hidden ones not counted
+        tables = found["tables"] = [t for t in tables if scope.sees(found["schema"], t["name"])]
         total = found["total"] = len(tables)
     found["truncated"] = truncated
     head = f"{found['schema']}: {total} relations" + (f" matching {pattern!r}" if pattern else "")
@@ -1895,22 +2396,34 @@ def render_description(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def answer_describe_table(app: App, table: str, schema: str | None) -> Answer:
-    params = await resolve_params(app, table, schema)
-    described = await app.read_json(DESCRIBE_TABLE_SQL, params)
-    if described is None or not sees(described["schema"], described["name"]):
-        raise await table_not_found(app, params)
-    if described.get("referenced_by"):
-        described["referenced_by"] = [fk for fk in described["referenced_by"] if visible(fk["table"])] or None
+async def read_table(app: App, scope: Scope, sql: str, table: str, schema: str | None) -> dict[str, Any]:
+    """One introspection query about a table the caller may see, or a not-found failure with suggestions."""
+    params = resolve_params(scope, table, schema)
+    found = await app.read_json(sql, params, scope=scope)
+    if found is None or not (
+        scope.visible(found["table"]) if "table" in found else scope.sees(found["schema"], found["name"])
+    ):
+        raise await table_not_found(app, scope, params)
+    return cast(dict[str, Any], found)
+
+
+def visible_keys(scope: Scope, keys: list[dict[str, Any]] | None, far: str) -> list[dict[str, Any]]:
+    """Foreign keys whose other table the caller may see: a hidden table is not even named."""
+    return [fk for fk in keys or [] if scope.visible(fk[far])]
+
+
+async def answer_describe_table(app: App, scope: Scope, table: str, schema: str | None) -> Answer:
+    described = await read_table(app, scope, DESCRIBE_TABLE_SQL, table, schema)
+    for key, far in (("foreign_keys", "references"), ("referenced_by", "table")):
+        if described.get(key):
+            described[key] = visible_keys(scope, described[key], far) or None
     return Answer(described, render_description(described), rows=len(described["columns"]))
 
 
-async def answer_get_relationships(app: App, table: str, schema: str | None) -> Answer:
-    params = await resolve_params(app, table, schema)
-    found = await app.read_json(RELATIONSHIPS_SQL, params)
-    if found is None or not visible(found["table"]):
-        raise await table_not_found(app, params)
-    found["incoming"] = [fk for fk in found["incoming"] if visible(fk["table"])]
+async def answer_get_relationships(app: App, scope: Scope, table: str, schema: str | None) -> Answer:
+    found = await read_table(app, scope, RELATIONSHIPS_SQL, table, schema)
+    found["outgoing"] = visible_keys(scope, found["outgoing"], "references")
+    found["incoming"] = visible_keys(scope, found["incoming"], "table")
     lines = [f"{found['table']}", f"outgoing ({len(found['outgoing'])}):"]
     lines += [fk_line(fk, incoming=False) for fk in found["outgoing"]]
     lines.append(f"incoming ({len(found['incoming'])}):")
@@ -1922,15 +2435,15 @@ async def answer_get_relationships(app: App, table: str, schema: str | None) -> 
     return Answer(found, "\n".join(lines), rows=len(found["outgoing"]) + len(found["incoming"]))
 
 
-async def answer_list_enums(app: App, schema: str | None) -> Answer:
+async def answer_list_enums(app: App, scope: Scope, schema: str | None) -> Answer:
     name = parse_identifier(schema)[-1][0] if schema else None
-    found = await app.read_json(LIST_ENUMS_SQL, [app.schemas_param, name])
+    found = await app.read_json(LIST_ENUMS_SQL, [scope.schemas, name], scope=scope)
     if name and not found["schema_found"]:
-        raise await schema_not_found(app, name)
+        raise await schema_not_found(app, scope, name)
     enums = found["enums"]
     for enum in enums:
         if enum.get("used_by"):
-            enum["used_by"] = [c for c in enum["used_by"] if sees(*(n for n, _ in split_identifier(c)[:2]))]
+            enum["used_by"] = [c for c in enum["used_by"] if scope.sees(*(n for n, _ in split_identifier(c)[:2]))]
     lines = [
         f"{e['schema']}.{e['name']}: {'|'.join(e['values'])}"
         + (f"  (used by {', '.join(e['used_by'])})" if e.get("used_by") else "")
@@ -1940,25 +2453,47 @@ async def answer_list_enums(app: App, schema: str | None) -> Answer:
     return Answer({"enums": enums}, "\n".join(lines) or "no enum types", rows=len(enums))
 
 
-async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_rows: int | None) -> Answer:
+async def run_agent_sql(
+    app: App, scope: Scope, sql: str, params: list[Any] | None, limit: int
+) -> tuple[RowSet, list[str]]:
+    """The gate, the caller's relation and function checks, then the read. If functions, operators, views or
+    policies changed after the statement was judged, it is judged again on a fresh snapshot before it runs."""
+    try:
+        statement = gate(sql)
+        check_relations(statement.relations, scope.role)
+        cursor = statement.kind == "select"
+        if statement.plans_write:  # planning a write checks write privileges: planned as the login role
+            login = scope.role.postgres_role if scope.role else None
+            scope = replace(scope, limits=replace(scope.limits, run_as=login))
+        for _ in range(2):
+            catalog = await app.judge(statement, scope)
+            guarded = replace(scope, limits=replace(scope.limits, catalog_marker=catalog.marker))
+            try:
+                rowset = await app.read(statement.sql, params or None, scope=guarded, cursor=cursor, fetch=limit)
+                return rowset, await app.column_types(rowset.columns, scope)
+            except CatalogChanged:
+                log.info("catalog changed since the function policy loaded it: reloading before the call runs")
+                app.catalog = None
+    except GateRefusal as refusal:
+        raise ToolFailure(str(refusal), kind="refused") from None
+    except psycopg.Error as exc:
+        shift = statement.offset - (len(CURSOR_PREFIX) if cursor else 0)
+        raise ToolFailure(pg_error_message(exc, sql, shift, scope), kind=exc.sqlstate or "database") from None
+    raise ToolFailure("functions or views kept changing while this call was judged (DDL running?); retry",
+                      kind="catalog_changed")  # fmt: skip
+
+
+async def answer_execute_sql(
+    app: App, scope: Scope, sql: str, params: list[Any] | None, max_rows: int | None
+) -> Answer:
+    """Run agent SQL and shape its rows into an answer within the row, cell and response-size limits."""
     started = time.perf_counter()
     config = app.config
-    ceiling = app.max_rows
+    ceiling = scope.max_rows
     if max_rows is not None and not 1 <= max_rows <= ceiling:
         raise ToolFailure(f"max_rows must be between 1 and {ceiling} (POSTGRES_MAX_ROWS, or your role's max_rows)")
     limit = max_rows or ceiling
-    try:
-        statement = gate(sql)
-    except GateRefusal as refusal:
-        raise ToolFailure(str(refusal), kind="refused") from None
-    check_relations(statement.relations)
-    cursor = statement.kind == "select"
-    shift = statement.offset - (len(CURSOR_PREFIX) if cursor else 0)
-    try:
-        rowset = await app.read(statement.sql, params or None, cursor=cursor, fetch=limit)
-        types = await app.column_types(rowset.columns)
-    except psycopg.Error as exc:
-        raise ToolFailure(pg_error_message(exc, sql, shift, config), kind=exc.sqlstate or "database") from None
+    rowset, types = await run_agent_sql(app, scope, sql, params, limit)
     columns = [{"name": c.name, "type": t} for c, t in zip(rowset.columns, types, strict=True)]
     header = " | ".join(f"{c['name']} ({c['type']})" for c in columns)
     converters = [
@@ -2015,17 +2550,21 @@ async def answer_execute_sql(app: App, sql: str, params: list[Any] | None, max_r
     return Answer(structured, "\n".join(lines), rows=len(rows), truncated=truncated)
 
 
-async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Awaitable[Answer]]) -> CallToolResult:
-    """Run a tool body; every failure becomes an actionable tool error; one log line per call."""
+async def respond(
+    ctx: Context[App, Any], tool: str, produce: Callable[[App, Scope], Awaitable[Answer]]
+) -> CallToolResult:
+    """Run a tool body within the caller's scope; every failure becomes an actionable tool error; one log line."""
     started = time.perf_counter()
     error_class = "-"
     answer: Answer | None = None
     app = ctx.request_context.lifespan_context
-    role_token = CALLER_ROLE.set(None)
+    scope: Scope | None = None
     try:
-        if app.permissions is not None:
-            CALLER_ROLE.set(caller_role(app.permissions, tool))
-        answer = await produce(app)
+        role = caller_role(app.permissions, tool) if app.permissions is not None else None
+        if app.pool is not None:
+            await app.prepare_calls()
+        scope = app.scope(role)
+        answer = await produce(app, scope)
         text, cap = answer.text, app.config.max_response_bytes
         size = len(text) if text.isascii() else len(text.encode())
         if size > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
@@ -2038,13 +2577,11 @@ async def respond(ctx: Context[App, Any], tool: str, produce: Callable[[App], Aw
         result = error_result(str(failure))
     except psycopg.Error as exc:  # introspection queries: no agent SQL to point a caret at
         error_class = exc.sqlstate or "database"
-        result = error_result(pg_error_message(exc, config=ctx.request_context.lifespan_context.config))
+        result = error_result(pg_error_message(exc, scope=scope))
     except Exception as exc:  # a bug of ours: log it fully, tell the agent plainly
         error_class = type(exc).__name__
         log.exception("tool %s failed unexpectedly", tool)
         result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
-    finally:
-        CALLER_ROLE.reset(role_token)
     log.info(
         "tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s",
         tool,
@@ -2071,24 +2608,17 @@ def caller_role(permissions: Permissions, tool: str) -> Role:
     return role
 
 
-def sees(schema: str, table: str) -> bool:
-    """Whether the caller's role (if any) may see schema.table."""
-    role = CALLER_ROLE.get()
-    return role is None or role.sees_table(schema, table)
-
-
-def visible(qualified: str) -> bool:
-    """`sees` for a name as the catalog queries write it (format('%I.%I'))."""
-    (schema, _), (table, _) = parse_identifier(qualified)
-    return sees(schema, table)
-
-
-def check_relations(relations: Sequence[tuple[str | None, str]]) -> None:
-    """execute_sql reads only relations the caller's role may read (system catalogs hold only names and types)."""
-    role = CALLER_ROLE.get()
+def check_relations(relations: Sequence[tuple[str | None, str]], role: Role | None) -> None:
+    """execute_sql reads only relations the caller's role may read (system catalogs hold only names and types,
+    except the statistics and activity views, which a restricted role without postgres_role may not read)."""
     if role is None:
         return
     for schema, name in relations:
+        if role.restricted and not role.postgres_role and name in CROSS_TABLE_RELATIONS:
+            raise ToolFailure(f"permission denied: {name} shows values of tables role {role.name!r} may not read "
+                              "(statistics, other sessions' queries, sequence positions); ask the operator to give "
+                              "the role a postgres_role, so that PostgreSQL applies its privileges",
+                              kind="denied")  # fmt: skip
         if schema in METADATA_SCHEMAS:
             continue
         if schema is None:
@@ -2143,7 +2673,7 @@ async def list_tables(
     """List tables, views, materialized views and foreign tables in one schema, with kind, estimated row count,
     size and comment. Partitions are folded into their parent (see describe_table). Large schemas are capped
     (POSTGRES_MAX_ROWS) and say so with `truncated`; pass a pattern to narrow."""
-    return await respond(ctx, "list_tables", lambda app: answer_list_tables(app, schema, pattern))
+    return await respond(ctx, "list_tables", lambda app, scope: answer_list_tables(app, scope, schema, pattern))
 
 
 async def describe_table(
@@ -2153,7 +2683,7 @@ async def describe_table(
     identity/generated, enum values, comment), primary key, unique/check/exclusion constraints, indexes,
     foreign keys out (columns -> schema.table(columns)) and in, view definition, partitioning, estimated rows.
     Names may be plain, quoted, mixed-case or schema-qualified; unknown names answer with the closest matches."""
-    return await respond(ctx, "describe_table", lambda app: answer_describe_table(app, table, schema))
+    return await respond(ctx, "describe_table", lambda app, scope: answer_describe_table(app, scope, table, schema))
 
 
 async def get_relationships(
@@ -2162,7 +2692,9 @@ async def get_relationships(
     """Foreign keys of one table in both directions: the tables it references (outgoing) and the tables that
     reference it (incoming), with column mappings in key order (composite and self-referencing keys included),
     constraint names and ON UPDATE / ON DELETE actions. Use it to find join paths."""
-    return await respond(ctx, "get_relationships", lambda app: answer_get_relationships(app, table, schema))
+    return await respond(
+        ctx, "get_relationships", lambda app, scope: answer_get_relationships(app, scope, table, schema)
+    )
 
 
 async def list_enums(
@@ -2171,7 +2703,7 @@ async def list_enums(
 ) -> Annotated[CallToolResult, EnumsResult]:
     """List enum types with their values in sort order (the order ORDER BY uses) and the columns that use them.
     Use it to write correct WHERE clauses on enum columns."""
-    return await respond(ctx, "list_enums", lambda app: answer_list_enums(app, schema))
+    return await respond(ctx, "list_enums", lambda app, scope: answer_list_enums(app, scope, schema))
 
 
 async def execute_sql(
@@ -2190,7 +2722,7 @@ async def execute_sql(
     transaction control, SET, locking clauses and functions with side effects or outside access are refused
     with the reason. Rows and response size are capped; `truncated` and `note` say when and how to narrow.
     Use $1, $2 placeholders with `params` for values. EXPLAIN (ANALYZE) shows plans; SHOW reads a setting."""
-    return await respond(ctx, "execute_sql", lambda app: answer_execute_sql(app, sql, params, max_rows))
+    return await respond(ctx, "execute_sql", lambda app, scope: answer_execute_sql(app, scope, sql, params, max_rows))
 
 
 TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enums, execute_sql)
@@ -2265,13 +2797,10 @@ class BearerVerifier:
         self.config, self.upstream = config, upstream
         self._static = config.api_token.encode() if config.api_token else None
 
-    async def verify_token(self, token: str) -> Any:
-        from mcp.server.auth.provider import AccessToken
-
+    async def verify_token(self, token: str) -> AccessToken | None:
         try:
             if self._static is not None and hmac.compare_digest(token.encode(), self._static):
-                return AccessToken(token=token, client_id="static-token", scopes=[], subject="static-token",
-                                   claims={"static_token": True})  # fmt: skip
+                return StaticAccessToken(token=token, client_id="static-token", scopes=[], subject="static-token")
             if self.upstream is not None and token.count(".") == 2:
                 claims = await self.verify_jwt(token)
                 if claims is not None:
@@ -2553,7 +3082,9 @@ def make_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_server: Any) -> AsyncIterator[App]:
         app = App(config=config, pool=await open_pool(config))
-        app.permissions = load_permissions(config.permissions_file) if config.permissions_file else None
+        if config.permissions_file:
+            app.permissions = load_permissions(config.permissions_file, config.trust_unverified_email)
+            warn_roles_without_postgres_role(app.permissions)
         holder["app"] = app
         report = asyncio.create_task(report_posture(app)) if app.pool else None
         if app.pool is None:
@@ -2570,32 +3101,56 @@ def make_lifespan(
 
 
 async def fetch_posture(app: App) -> dict[str, Any]:
-    posture = await app.read_json(POSTURE_SQL)
+    """The login role's posture, and from it the role calls run as (ToolFailure when none is safe)."""
+    posture = await app.read_json(POSTURE_SQL, [app.config.read_role], scope=app.scope(login=True))
     posture["warnings"] = posture_warnings(posture)
     posture["read_only_role"] = not posture["warnings"]
+    app.run_as = run_as_role(posture, app.config) or None
+    posture["run_as"] = app.run_as or posture["user"]
     app.posture = posture
     return posture
 
 
 async def report_posture(app: App) -> None:
-    """Log the role's posture once the database answers; loudly when the role could write."""
+    """Log the role's posture once the database answers: which role calls run as, loudly when it could write."""
     try:
         posture = await fetch_posture(app)
-    except (ToolFailure, psycopg.Error) as exc:
+    except ToolFailure as exc:
+        if exc.kind in ("config", "unsafe_role"):  # every call will refuse with this message
+            log.error("%s", exc)
+            return
+        log.warning("database not reachable yet: %s", str(exc).split("\n")[0])
+        return
+    except psycopg.Error as exc:
         log.warning("database not reachable yet: %s", str(exc).split("\n")[0])
         return
     log.info(
-        "connected: PostgreSQL %s, database %s, user %s",
+        "connected: PostgreSQL %s, database %s, user %s; calls run as %s",
         posture["server_version"],
         posture["database"],
         posture["user"],
+        posture["run_as"],
     )
     if posture["warnings"]:
+        dropped = posture["run_as"] != posture["user"]
         log.warning(
-            "ROLE IS NOT READ-ONLY (%s). Every call still runs in a read-only transaction, but connect with a "
-            "read-only role: see README, Security model",
+            "ROLE IS NOT READ-ONLY (%s). %s Connect with a read-only role: see README, Security model",
             "; ".join(posture["warnings"]),
+            f"Every call drops to role {posture['run_as']} inside a read-only transaction."
+            if dropped
+            else "Every call still runs in a read-only transaction, but with these privileges.",
         )
+
+
+def warn_roles_without_postgres_role(permissions: Permissions) -> None:
+    """A restricted role without postgres_role is enforced by the gate alone: say so once at start-up."""
+    for role in permissions.roles.values():
+        if role.restricted and not role.postgres_role:
+            log.warning(
+                "permissions role %r has no postgres_role: its schema and table limits are enforced by the SQL "
+                "gate alone (PostgreSQL does not check them); give it a postgres_role for a second layer",
+                role.name,
+            )
 
 
 def published_tool(fn: Callable[..., Any]) -> Any:
@@ -2658,7 +3213,7 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         try:
             posture = app.posture or await fetch_posture(app)
-            await app.read("SELECT 1")
+            await app.read("SELECT 1", scope=app.scope())
         except (ToolFailure, psycopg.Error) as exc:
             return JSONResponse({"status": "not ready", "reason": str(exc).split("\n")[0]}, status_code=503)
         return JSONResponse(
@@ -2668,6 +3223,7 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
                 "read_only_role": posture["read_only_role"],
                 "warnings": posture["warnings"],
                 "user": posture["user"],
+                "calls_run_as": posture["run_as"],
             }
         )
 
@@ -2885,6 +3441,8 @@ async def run_check(config: Config) -> int:
         print("\n".join(f"  - {warning}" for warning in posture["warnings"]))
     else:
         print("role posture: read-only role (no superuser, no write privileges)")
+    dropped = posture["run_as"] != posture["user"]
+    print(f"calls run as: {posture['run_as']}" + (" (privileges dropped with SET LOCAL ROLE)" if dropped else ""))
     failures = 0
     async with Client(build_server(config), mode="legacy") as client:
         schemas = await client.call_tool("list_schemas", {})

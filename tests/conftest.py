@@ -175,6 +175,10 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool
     return False
 
 
+# A read that runs for minutes on CPU alone (pg_sleep is refused: it holds a pooled connection doing nothing).
+SLOW_SQL = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"
+
+
 def active_queries(url: str, application: str) -> int:
     """Active backends of one application_name (with a cursor, `query` shows the FETCH, not the agent's SQL)."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -185,14 +189,14 @@ def active_queries(url: str, application: str) -> int:
 
 
 async def cancel_midway(client: Client, running: Callable[[], bool]) -> bool:
-    """Start a 30 s query, cancel the call once `running()` says it runs in Postgres; True if it then stops
+    """Start a long query, cancel the call once `running()` says it runs in Postgres; True if it then stops
     there within 5 s."""
     async with anyio.create_task_group() as group:
         scope = anyio.CancelScope()
 
         async def slow() -> None:
             with scope:
-                await client.call_tool("execute_sql", {"sql": "SELECT pg_sleep(30)"})
+                await client.call_tool("execute_sql", {"sql": SLOW_SQL})
 
         group.start_soon(slow)
         assert await wait_for(running), "the query never started"

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
-from conftest import active_queries, call, cancel_midway, connect, ps
+from conftest import SLOW_SQL, active_queries, call, cancel_midway, connect, ps
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.anyio
@@ -69,7 +69,7 @@ async def test_long_cells_are_cut_with_a_marker(database_url: str) -> None:
 async def test_statement_timeout_says_which_limit_fired(database_url: str) -> None:
     config = ps.Config(conn=database_url, statement_timeout_ms=200)
     async with connect(config) as client:
-        result = await call(client, "execute_sql", sql="SELECT pg_sleep(5)")
+        result = await call(client, "execute_sql", sql=SLOW_SQL)
         after = await call(client, "execute_sql", sql="SELECT 1")
     assert result.is_error and "ERROR 57014" in result.text
     assert "statement_timeout (200 ms, POSTGRES_STATEMENT_TIMEOUT_MS)" in result.text
@@ -98,16 +98,16 @@ async def test_cancelled_call_cancels_the_query_in_postgres(database_url: str, m
 
 
 async def test_waiting_for_a_connection_is_bounded(database_url: str) -> None:
-    config = ps.Config(conn=database_url, pool_min=1, pool_max=1, pool_timeout_s=1)
+    config = ps.Config(conn=database_url, pool_min=1, pool_max=1, pool_timeout_s=1, statement_timeout_ms=2500)
     async with connect(config) as client:
         results: list[Any] = []
         async with anyio.create_task_group() as group:
-            group.start_soon(lambda: _collect(client, "SELECT pg_sleep(2.5)", results))
+            group.start_soon(lambda: _collect(client, SLOW_SQL, results))
             await anyio.sleep(0.3)
             busy = await call(client, "execute_sql", sql="SELECT 1")
     assert busy.is_error and "server busy: all 1 database connections stayed in use for 1 s" in busy.text
     assert "MCP_POOL_MAX" in busy.text
-    assert not results[0].is_error
+    assert "ERROR 57014" in results[0].text  # it held the only connection until its own timeout
 
 
 async def _collect(client: Any, sql: str, into: list[Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import call, connect, ps
+from conftest import SLOW_SQL, call, connect, ps
 
 pytestmark = pytest.mark.anyio
 
@@ -109,8 +109,8 @@ async def test_postgres_role_makes_postgres_enforce_grants(database_url: str, tm
     assert granted.data["rows"] == [[2000]]
     assert not_granted.is_error and "ERROR 42501" in not_granted.text  # Postgres said no, not the gate
     async with connect(ps.Config(conn=database_url, pool_min=1, pool_max=1)) as client:  # no role leaks
-        after = await call(client, "execute_sql", sql="SELECT current_user = session_user")
-    assert after.data["rows"] == [[True]]
+        after = await call(client, "execute_sql", sql="SELECT current_user")
+    assert after.data["rows"] == [["pg_read_all_data"]]  # the server-wide privilege drop, not the role's
 
 
 async def test_principals_map_to_roles_over_http(database_url: str, tmp_path: Path) -> None:
@@ -136,3 +136,89 @@ async def test_principals_map_to_roles_over_http(database_url: str, tmp_path: Pa
     assert [s["name"] for s in seen["alice"]["structuredContent"]["schemas"]] == ["shop"]
     assert [s["name"] for s in seen["static"]["structuredContent"]["schemas"]] == ["hr"]
     assert seen["bob"]["isError"] and "permission denied" in seen["bob"]["content"][0]["text"]
+
+
+LEAK_SETUP = """
+CREATE SCHEMA IF NOT EXISTS "shop.internal";
+CREATE TABLE IF NOT EXISTS "shop.internal".secrets (v text);
+INSERT INTO "shop.internal".secrets VALUES ('dotted-secret');
+CREATE OR REPLACE FUNCTION hr.top_salary() RETURNS numeric LANGUAGE sql STABLE AS
+$$ SELECT max(salary) FROM hr.employees $$;
+"""
+LEAK_TEARDOWN = 'DROP SCHEMA IF EXISTS "shop.internal" CASCADE; DROP FUNCTION IF EXISTS hr.top_salary();'
+
+
+@pytest.fixture
+def leak_routes(database_url: str) -> Any:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LEAK_SETUP)  # type: ignore[arg-type]
+    yield
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(LEAK_TEARDOWN)  # type: ignore[arg-type]
+
+
+# Routes to other tables' values for a role limited to shop.orders (without postgres_role): each refused.
+LEAK_ROUTES = [
+    ("SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'employees'", "pg_stats shows values"),
+    ("SELECT * FROM pg_catalog.pg_stats_ext", "pg_stats_ext shows values"),
+    ("SELECT stavalues1::text FROM pg_statistic", "pg_statistic shows values"),
+    ("SELECT query FROM pg_stat_activity", "pg_stat_activity shows values"),
+    ("SELECT last_value FROM pg_sequences", "pg_sequences shows values"),
+    ("SELECT pg_stat_get_backend_activity(1)", "pg_stat_get_backend_activity() refused"),
+    ("SELECT hr.top_salary()", "top_salary() refused: it lives in schema hr"),
+    ('SELECT v FROM "shop.internal".secrets', "is outside what role 'analyst' may read"),
+    ("SELECT * FROM customers, (WITH customers AS (SELECT 1) SELECT 1) x", "qualify 'customers'"),
+    ("WITH a AS (SELECT * FROM customers), customers AS (SELECT 1) SELECT * FROM a", "qualify 'customers'"),
+    ("SELECT query_to_xml('select * from hr.employees', true, true, '')", "query_to_xml() refused"),
+    ("SELECT ('select salary from hr.employees'::text).query_to_xml", "query_to_xml() refused"),
+    ("SELECT current_setting('app.jwt_secret')", "refused"),
+]
+
+
+async def test_a_restricted_role_cannot_read_around_its_tables(
+    database_url: str, tmp_path: Path, leak_routes: Any
+) -> None:
+    path = permissions(tmp_path, {"roles": {"analyst": {**ANALYST, "tables": ["shop.orders", "shop.*"],
+                                                        "statement_timeout_ms": 200}},
+                                  "default_role": "analyst"})  # fmt: skip
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        for sql, words in LEAK_ROUTES:
+            result = await call(client, "execute_sql", sql=sql)
+            assert result.is_error and words in result.text, (sql, result.text)
+            assert "dotted-secret" not in result.text
+        scoped_cte = await call(client, "execute_sql", sql="WITH customers AS (SELECT 1 AS n) SELECT n FROM customers")
+        slow = await call(client, "execute_sql", sql=SLOW_SQL)
+    assert scoped_cte.data["rows"] == [[1]]
+    assert "statement_timeout (200 ms, statement_timeout_ms of role 'analyst')" in slow.text
+
+
+async def test_introspection_never_names_a_hidden_table(database_url: str, tmp_path: Path) -> None:
+    path = permissions(tmp_path, {"roles": {"orders_only": {"schemas": ["shop"], "tables": ["shop.orders"]}},
+                                  "default_role": "orders_only"})  # fmt: skip
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        described = await call(client, "describe_table", table="shop.orders")
+        related = await call(client, "get_relationships", table="shop.orders")
+    for result in (described, related):
+        assert not result.is_error and "customers" not in result.text and "order_items" not in result.text
+        assert "customers" not in str(result.data)
+
+
+def test_table_globs_match_schema_and_table_separately() -> None:
+    role = ps.Role("r", tables=(ps.split_table_glob("shop.*"), ps.split_table_glob('"shop.internal".t')))
+    assert role.sees_table("shop", "orders") and role.sees_table("shop.internal", "t")
+    assert not role.sees_table("shop.internal", "secrets")
+    with pytest.raises(ValueError):
+        ps.split_table_glob("orders")
+
+
+async def test_a_role_with_postgres_role_reads_statistics_filtered_by_postgres(
+    database_url: str, tmp_path: Path
+) -> None:
+    limited = {"schemas": ["shop"], "postgres_role": "mcp_test_limited"}
+    path = permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        stats = await call(client, "execute_sql", sql="SELECT DISTINCT tablename FROM pg_stats WHERE schemaname "
+                           "IN ('shop', 'hr', 'public') ORDER BY 1")  # fmt: skip
+    assert stats.data["rows"] == [["orders"]]  # only what mcp_test_limited may SELECT

