@@ -944,11 +944,24 @@ CATALOG_SQL = f"""
 SELECT json_build_object(
   'marker', {CATALOG_MARKER},
   'search_path', current_schemas(true),
-  'functions', (SELECT json_agg(json_build_array(p.oid::int8, n.nspname, p.proname, p.provolatile = 'v', p.prosecdef,
-      (SELECT e.extname FROM pg_depend x JOIN pg_extension e ON e.oid = x.refobjid
-       WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.refclassid = 'pg_extension'::regclass
-         AND x.deptype = 'e' LIMIT 1)))
-    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace),
+  'functions', (SELECT json_agg(json_build_array(f.oid::int8, f.nspname, f.proname, f.provolatile = 'v',
+      f.prosecdef, f.extname, f.lanname, CASE WHEN f.oid >= {FIRST_NORMAL_OID} AND f.extname IS NULL
+        AND f.lanname NOT IN ('c', 'internal') THEN f.prosrc END))
+    FROM (SELECT p.*, n.nspname, l.lanname, (SELECT e.extname FROM pg_depend x JOIN pg_extension e ON e.oid = x.refobjid
+            WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.refclassid = 'pg_extension'::regclass
+              AND x.deptype = 'e' LIMIT 1) AS extname
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang) f),
+  'texts', (SELECT json_agg(json_build_array(t.kind, t.oid::int8, t.body)) FROM (
+      SELECT 'r' AS kind, c.oid, pg_get_viewdef(c.oid) AS body FROM pg_class c
+      WHERE c.oid >= {FIRST_NORMAL_OID} AND c.relkind = 'v'
+      UNION ALL SELECT 'r', pol.polrelid, concat_ws(' ', pg_get_expr(pol.polqual, pol.polrelid),
+        pg_get_expr(pol.polwithcheck, pol.polrelid)) FROM pg_policy pol
+      UNION ALL SELECT 't', con.contypid, pg_get_constraintdef(con.oid) FROM pg_constraint con
+      WHERE con.contypid >= {FIRST_NORMAL_OID}
+      UNION ALL SELECT 'f', p.oid, pg_get_function_arguments(p.oid) FROM pg_proc p
+      WHERE p.oid >= {FIRST_NORMAL_OID} AND p.pronargdefaults > 0) t),
+  'denied_relations', (SELECT json_agg(json_build_array(c.oid::int8, c.relname)) FROM pg_class c
+    WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relname = ANY('{{{",".join(DENIED_RELATIONS)}}}'::text[])),
   'operators', (SELECT json_agg(json_build_array(n.nspname, o.oprname, o.oprcode::oid::int8))
     FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprcode <> 0),
   'casts', (SELECT json_agg(json_build_array(n.nspname, t.typname, 'f', c.castfunc::int8))
@@ -978,12 +991,12 @@ SELECT json_build_object(
     WHERE e.src IS NOT NULL AND (e.src <> e.dst OR e.src_kind <> e.dst_kind)))"""
 
 Node = tuple[str, int]  # ("f", function oid), ("r", relation oid) or ("t", domain oid)
-HOW_REACHED = {
-    "call": "",
-    "attribute": " (called in attribute notation .{name})",
-    "operator": " (it implements operator {name})",
-    "cast": " (it runs in a cast to {name})",
-    "relation": " (it runs when {name} is read)",
+HOW_REACHED = {  # how a statement reached a function it does not call directly, for refusals
+    "call": "{name}()",
+    "attribute": "attribute notation .{name}",
+    "operator": "operator {name}",
+    "cast": "a cast to {name}",
+    "relation": "reading {name}",
 }
 
 
@@ -995,11 +1008,28 @@ class Function:
     volatile: bool
     security_definer: bool
     extension: str | None
+    language: str
+    source: str | None = field(default=None, repr=False)  # the body of a user function (not C, not an extension's)
 
     @property
     def builtin(self) -> bool:
         """PostgreSQL's own (created by initdb), whose labels can be trusted."""
         return self.oid < FIRST_NORMAL_OID
+
+    @property
+    def opaque(self) -> str | None:
+        """Why the functions this user function calls cannot be known from its body (None: they can)."""
+        if self.source is None:
+            return None
+        if self.language not in ("sql", "plpgsql"):
+            return f"is written in {self.language}, whose calls cannot be resolved"
+        if self.language == "plpgsql" and DYNAMIC_SQL.search(self.source):
+            return "runs SQL built at run time (EXECUTE), whose calls cannot be resolved"
+        return None
+
+
+DYNAMIC_SQL = re.compile(r"\bexecute\b", re.IGNORECASE)
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
 class Catalog:
@@ -1015,6 +1045,7 @@ class Catalog:
         self.by_name: dict[str, list[Function]] = {}
         for function in self.functions.values():
             self.by_name.setdefault(function.name, []).append(function)
+        self.denied_relations = {oid: name for oid, name in document.get("denied_relations") or []}
         self.operators: dict[str, list[tuple[str, Node]]] = {}
         for schema, name, oid in document.get("operators") or []:
             self.operators.setdefault(name, []).append((schema, ("f", oid)))
@@ -1027,7 +1058,17 @@ class Catalog:
         self.edges: dict[Node, list[Node]] = {}
         for src_kind, src, dst_kind, dst in document.get("edges") or []:
             self.edges.setdefault((src_kind, src), []).append((dst_kind, dst))
-        self.verdicts: dict[tuple[int, str | None, bool], str | None] = {}
+        # PostgreSQL records no dependency on its own (pinned) objects: what user function bodies, views, policies,
+        # domain checks and argument defaults call is read from their text instead, every name that is a function
+        # (in any schema) or a refused relation counting as called.
+        texts = [("f", f.oid, f.source) for f in self.functions.values() if f.source]
+        denied = {name: oid for oid, name in self.denied_relations.items()}
+        for kind, oid, text in texts + [tuple(row) for row in document.get("texts") or []]:
+            words = {word.lower() for word in IDENTIFIER.findall(text or "")}
+            named = [("f", f.oid) for word in words & self.by_name.keys() for f in self.by_name[word] if f.oid != oid]
+            named += [("r", denied[word]) for word in words & denied.keys()]
+            self.edges.setdefault((kind, oid), []).extend(named)
+        self.verdicts: dict[tuple[Ref, str | None, bool], str | None] = {}
 
     def stale(self) -> bool:
         return time.monotonic() - self.loaded_at > self.MAX_AGE_S
@@ -1041,13 +1082,12 @@ class Catalog:
             candidates = table.get(ref.name, [])
         return [node for schema, node in candidates if (schema == ref.schema if ref.schema else schema in path)]
 
-    def reached(self, start: list[Node]) -> Iterator[Function]:
-        """The functions these objects run, following views, policies, SQL function bodies and aggregates."""
+    def reached(self, start: list[Node]) -> Iterator[Node]:
+        """These objects and what they run in turn: through views, policies, function bodies and aggregates."""
         seen, stack = set(start), list(start)
         while stack:
             node = stack.pop()
-            if node[0] == "f" and node[1] in self.functions:
-                yield self.functions[node[1]]
+            yield node
             for nxt in self.edges.get(node, ()):
                 if nxt not in seen:
                     seen.add(nxt)
@@ -1078,6 +1118,8 @@ def function_refusal(function: Function, config: Config, role: Role | None, buil
                 "postgres_role, so that PostgreSQL applies its privileges")  # fmt: skip
     if role is not None and function.schema not in METADATA_SCHEMAS and not role.sees_schema(function.schema):
         return f"lives in schema {function.schema}, which role {role.name!r} may not see"
+    if function.opaque and not _listed(function, config.allowed_functions):
+        return f"{function.opaque} (the operator may allow it with MCP_ALLOWED_FUNCTIONS)"
     if function.security_definer and not _listed(function, config.definer_functions):
         return ("is SECURITY DEFINER: it runs with its owner's privileges, past the per-call privilege drop "
                 "(the operator may allow it by name with MCP_ALLOWED_DEFINER_FUNCTIONS)")  # fmt: skip
@@ -1095,18 +1137,34 @@ def check_functions(statement: GatedStatement, catalog: Catalog, config: Config,
     """Refuse the statement if any function it may run (over-approximated by name) is refused. GateRefusal."""
     path = ("pg_catalog", *role.schemas) if role is not None and role.schemas else catalog.search_path
     for ref in sorted(statement.references, key=lambda ref: (ref.kind, ref.schema or "", ref.name)):
-        for function in catalog.reached(catalog.resolve(ref, path)):
-            key = (function.oid, role.name if role else None, statement.plans_write)
-            if key not in catalog.verdicts:
-                catalog.verdicts[key] = function_refusal(function, config, role, statement.plans_write)
-            why = catalog.verdicts[key]
-            if why:
-                how = HOW_REACHED[ref.kind].format(name=".".join(filter(None, (ref.schema, ref.name))))
-                raise GateRefusal(f"function {function.schema}.{function.name}() refused{how}: it {why}")
+        key = (ref, role.name if role else None, statement.plans_write)
+        if key not in catalog.verdicts:  # what one name may run is judged once per snapshot
+            catalog.verdicts[key] = _ref_refusal(ref, catalog, path, config, role, builtin_only=statement.plans_write)
+        if catalog.verdicts[key]:
+            raise GateRefusal(catalog.verdicts[key])
     for name in statement.settings:
         if "." in name and name.lower() not in config.allowed_settings:
             raise GateRefusal(f"reading setting {name!r} refused: custom settings may hold secrets; the operator "
                               "may allow it with MCP_ALLOWED_SETTINGS")  # fmt: skip
+
+
+def _ref_refusal(
+    ref: Ref, catalog: Catalog, path: Sequence[str], config: Config, role: Role | None, *, builtin_only: bool
+) -> str | None:
+    """The refusal for the first function (or secret relation) `ref` may reach, or None."""
+    named = ".".join(filter(None, (ref.schema, ref.name)))
+    start = catalog.resolve(ref, path)
+    for kind, oid in catalog.reached(start):
+        if kind == "r" and oid in catalog.denied_relations:
+            secret = catalog.denied_relations[oid]
+            return f"relation {named} refused: it reads {secret}, which {DENIED_RELATIONS[secret]}"
+        function = catalog.functions.get(oid) if kind == "f" else None
+        why = function and function_refusal(function, config, role, builtin_only)
+        if function and why:
+            direct = ref.kind == "call" and (kind, oid) in start
+            how = "" if direct else f" (reached through {HOW_REACHED[ref.kind].format(name=named)})"
+            return f"function {function.schema}.{function.name}() refused{how}: it {why}"
+    return None
 
 
 def unknown_functions(statement: GatedStatement, catalog: Catalog) -> bool:

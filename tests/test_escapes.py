@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -35,9 +35,13 @@ JWT_SECRET = "top-secret-value"
 EXTENSIONS = ("dblink", "pageinspect", "pg_surgery", "pg_visibility", "adminpack")
 SEED = 0.5
 
-# Objects whose functions run when they are merely read, operated on or cast to (class h). Every function that
-# does harm is SECURITY DEFINER and VOLATILE: it terminates the witness session (which survives a rolled-back
-# READ ONLY transaction), then writes a row into victim (which does not).
+# Objects that run a function when they are merely read, operated on, cast to or planned (classes h and i). Every
+# path ends in escape_effect, SECURITY DEFINER and VOLATILE: it terminates the witness session (which survives a
+# rolled-back READ ONLY transaction), then writes a row into victim (which does not). The wrappers vary what a
+# catalog check sees: SECURITY DEFINER ones, an invoker STABLE SQL function (escape_stable), IMMUTABLE and STABLE
+# definers that the planner runs, a domain CHECK, an argument DEFAULT, a cast, operators, an aggregate, a
+# whole-row function, views (one nested), a row-level security policy (superusers bypass it, pg_read_all_data does
+# not) and a view over pg_authid. escape_scratch is for the proofs.
 # fmt: off
 ARMED_SQL = f"""
 CREATE FUNCTION public.escape_effect(i int) RETURNS int LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
@@ -67,6 +71,10 @@ CREATE DOMAIN public.escape_dom AS int CHECK (public.escape_effect(VALUE) IS NOT
 CREATE FUNCTION public.escape_defaults(i int DEFAULT public.escape_effect(7)) RETURNS int LANGUAGE sql STABLE
     AS 'SELECT $1';
 CREATE FUNCTION public.escape_stable() RETURNS int LANGUAGE sql STABLE AS 'SELECT public.escape_effect(3)';
+CREATE FUNCTION public.escape_immutable() RETURNS int LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
+    AS $$ BEGIN RETURN public.escape_effect(4); END $$;
+CREATE FUNCTION public.escape_stable_definer() RETURNS int LANGUAGE plpgsql STABLE SECURITY DEFINER
+    AS $$ BEGIN RETURN public.escape_effect(5); END $$;
 CREATE FUNCTION public.escape_row(r public.victim) RETURNS int LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     AS $$ BEGIN RETURN public.escape_effect(r.id); END $$;
 CREATE TABLE public.escape_rls (id int);
@@ -84,7 +92,8 @@ DROP OPERATOR IF EXISTS public.=== (int, int);
 DROP OPERATOR IF EXISTS public.!!! (NONE, int);
 DROP CAST IF EXISTS (public.escape_t AS int);
 DROP DOMAIN IF EXISTS public.escape_dom;
-DROP FUNCTION IF EXISTS public.escape_defaults(int), public.escape_stable(), public.escape_row(public.victim),
+DROP FUNCTION IF EXISTS public.escape_defaults(int), public.escape_stable(), public.escape_immutable(),
+    public.escape_stable_definer(), public.escape_row(public.victim),
     public.escape_cast(public.escape_t), public.escape_op(int, int), public.escape_definer2(int, int),
     public.escape_definer(int);
 DROP TYPE IF EXISTS public.escape_t;
@@ -108,8 +117,15 @@ class Arena:
     dsn: str  # a connection string back into the test database, for dblink
     file: str  # a host file that must never appear (adminpack writes)
     decoy: str  # a host file that must never disappear (adminpack unlinks; only with adminpack)
-    extensions: frozenset[str]  # the contrib extensions installed here
+    extensions: frozenset[str]  # the contrib extensions installed here, and "libxml" when the server has it
     major: int  # server major version: PG_VERSION holds it
+    connection: psycopg.Connection[Any] | None = dataclasses.field(default=None, repr=False)
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """One superuser connection for the checks and repairs (opened again if it broke)."""
+        if self.connection is None or self.connection.closed or self.connection.broken:
+            self.connection = psycopg.connect(self.url, autocommit=True)
+        return self.connection
 
     def fill(self, sql: str, **extra: Any) -> str:
         """Put the arena's values into a payload template ({lo}, {dsn}, {file}, {decoy}, {major}, extras)."""
@@ -137,7 +153,12 @@ def arena(database_url: str) -> Iterator[Arena]:
                 if not present:
                     conn.execute(f"CREATE EXTENSION {name}")  # type: ignore[arg-type]
                     installed.append(name)
-        extensions = frozenset(name for name in EXTENSIONS if name in available)
+        try:
+            conn.execute("SELECT '<a/>'::xml")
+            xml = {"libxml"}
+        except psycopg.errors.FeatureNotSupported:  # built without libxml (the embedded PostgreSQL)
+            xml = set()
+        extensions = frozenset({name for name in EXTENSIONS if name in available} | xml)
         row = conn.execute("SELECT lo_from_bytea(0, convert_to(%s, 'UTF8'))", [LO_SECRET]).fetchone()
         assert row is not None
         victim = conn.execute("SELECT id, v FROM public.victim ORDER BY id").fetchall()
@@ -149,19 +170,20 @@ def arena(database_url: str) -> Iterator[Arena]:
                      extensions=extensions, major=major)  # fmt: skip
         if "adminpack" in extensions:
             for path in (here.file, here.decoy):
-                if conn.execute("SELECT pg_stat_file(%s, true) IS NOT NULL", [path]).fetchone() == (True,):
+                if conn.execute("SELECT (pg_stat_file(%s, true)).size IS NOT NULL", [path]).fetchone() == (True,):
                     conn.execute("SELECT pg_file_unlink(%s)", [path])
             conn.execute("SELECT pg_file_write(%s, 'decoy', false)", [here.decoy])
     try:
         yield here
     finally:
         repair(here)
+        here.admin().close()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(DISARM_SQL)  # type: ignore[arg-type]
             conn.execute("SELECT lo_unlink(%s)", [here.lo])
             if "adminpack" in extensions:
                 for path in (here.file, here.decoy):
-                    if conn.execute("SELECT pg_stat_file(%s, true) IS NOT NULL", [path]).fetchone() == (True,):
+                    if conn.execute("SELECT (pg_stat_file(%s, true)).size IS NOT NULL", [path]).fetchone() == (True,):
                         conn.execute("SELECT pg_file_unlink(%s)", [path])
             for name in reversed(installed):
                 conn.execute(f"DROP EXTENSION IF EXISTS {name} CASCADE")  # type: ignore[arg-type]
@@ -170,28 +192,28 @@ def arena(database_url: str) -> Iterator[Arena]:
 def repair(arena: Arena) -> list[str]:
     """Undo what an escaped payload did (so the next test starts clean); say what had to be undone."""
     undone = []
-    with psycopg.connect(arena.url, autocommit=True) as conn:
-        if conn.execute("SELECT id, v FROM public.victim ORDER BY id").fetchall() != arena.victim:
-            with conn.transaction():
-                conn.execute("DELETE FROM public.victim")
-                conn.cursor().executemany("INSERT INTO public.victim VALUES (%s, %s)", arena.victim)
-            undone.append("victim rows restored")
-        slots = conn.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^mcp_escape'").fetchall()
-        for (slot,) in slots:
-            conn.execute("SELECT pg_drop_replication_slot(%s)", [slot])
-            undone.append(f"replication slot {slot} dropped")
-        links = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [DBLINK_APP]
-        ).fetchall()
-        if links:
-            undone.append(f"{len(links)} dblink connection(s) terminated")
-        if "adminpack" in arena.extensions:
-            if conn.execute("SELECT pg_stat_file(%s, true) IS NOT NULL", [arena.file]).fetchone() == (True,):
-                conn.execute("SELECT pg_file_unlink(%s)", [arena.file])
-                undone.append(f"{arena.file} removed")
-            if conn.execute("SELECT pg_stat_file(%s, true) IS NULL", [arena.decoy]).fetchone() == (True,):
-                conn.execute("SELECT pg_file_write(%s, 'decoy', false)", [arena.decoy])
-                undone.append(f"{arena.decoy} written again")
+    conn = arena.admin()
+    if conn.execute("SELECT id, v FROM public.victim ORDER BY id").fetchall() != arena.victim:
+        with conn.transaction():
+            conn.execute("DELETE FROM public.victim")
+            conn.cursor().executemany("INSERT INTO public.victim VALUES (%s, %s)", arena.victim)
+        undone.append("victim rows restored")
+    slots = conn.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^mcp_escape'").fetchall()
+    for (slot,) in slots:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", [slot])
+        undone.append(f"replication slot {slot} dropped")
+    links = conn.execute(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = %s", [DBLINK_APP]
+    ).fetchall()
+    if links:
+        undone.append(f"{len(links)} dblink connection(s) terminated")
+    if "adminpack" in arena.extensions:
+        if conn.execute("SELECT (pg_stat_file(%s, true)).size IS NOT NULL", [arena.file]).fetchone() == (True,):
+            conn.execute("SELECT pg_file_unlink(%s)", [arena.file])
+            undone.append(f"{arena.file} removed")
+        if conn.execute("SELECT (pg_stat_file(%s, true)).size IS NULL", [arena.decoy]).fetchone() == (True,):
+            conn.execute("SELECT pg_file_write(%s, 'decoy', false)", [arena.decoy])
+            undone.append(f"{arena.decoy} written again")
     return undone
 
 
@@ -199,13 +221,6 @@ def repair(arena: Arena) -> list[str]:
 def repaired(arena: Arena, request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     LEFTOVERS.extend(f"{request.node.name}: {what}" for what in repair(arena))
-
-
-@pytest.fixture
-def witness(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """Another session on the server, that must outlive every payload."""
-    with psycopg.connect(database_url, autocommit=True, application_name=WITNESS_APP) as conn:
-        yield conn
 
 
 def alive(conn: psycopg.Connection[Any]) -> bool:
@@ -216,28 +231,57 @@ def alive(conn: psycopg.Connection[Any]) -> bool:
     return True
 
 
+class Witness:
+    """Another session on the server, that must outlive every payload (opened again after it was killed)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = psycopg.connect(url, autocommit=True, application_name=WITNESS_APP)
+
+    @property
+    def pid(self) -> int:
+        return self.conn.info.backend_pid
+
+    def survived(self) -> bool:
+        if alive(self.conn):
+            return True
+        self.conn.close()
+        self.conn = psycopg.connect(self.url, autocommit=True, application_name=WITNESS_APP)
+        return False
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def witness(database_url: str) -> Iterator[Witness]:
+    watcher = Witness(database_url)
+    try:
+        yield watcher
+    finally:
+        watcher.close()
+
+
 def observe(arena: Arena) -> dict[str, Any]:
     """Everything a payload could change that outlives its rolled-back transaction, or that a check can see."""
-    with psycopg.connect(arena.url, autocommit=True) as conn:
+    conn = arena.admin()
 
-        def one(sql: str, params: list[Any] | None = None) -> Any:
-            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
-            return row[0] if row else None
+    def one(sql: str, params: list[Any] | None = None) -> Any:
+        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
 
-        return {
-            "fingerprint": fingerprint(arena.url),
-            "replication slots": one("SELECT array_agg(slot_name::text ORDER BY slot_name) FROM pg_replication_slots"),
-            "base backups running": one("SELECT count(*) FROM pg_stat_progress_basebackup"),
-            "dblink connections": one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [DBLINK_APP]
-            ),
-            "statistics reset times": conn.execute(STATS_RESETS_SQL).fetchone(),  # type: ignore[arg-type]
-            "large object": one("SELECT convert_from(lo_get(%s), 'UTF8')", [arena.lo]),
-            "host files (file, decoy)": conn.execute(
-                "SELECT pg_stat_file(%s, true) IS NOT NULL, pg_stat_file(%s, true) IS NOT NULL",
-                [arena.file, arena.decoy],
-            ).fetchone(),
-        }
+    return {
+        "fingerprint": fingerprint(arena.url),
+        "replication slots": one("SELECT array_agg(slot_name::text ORDER BY slot_name) FROM pg_replication_slots"),
+        "base backups running": one("SELECT count(*) FROM pg_stat_progress_basebackup"),
+        "dblink connections": one("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [DBLINK_APP]),
+        "statistics reset times": conn.execute(STATS_RESETS_SQL).fetchone(),  # type: ignore[arg-type]
+        "large object": one("SELECT convert_from(lo_get(%s), 'UTF8')", [arena.lo]),
+        "host files (file, decoy)": conn.execute(
+            "SELECT (pg_stat_file(%s, true)).size IS NOT NULL, (pg_stat_file(%s, true)).size IS NOT NULL",
+            [arena.file, arena.decoy],
+        ).fetchone(),
+    }
 
 
 def fast(config: ps.Config, timeout_ms: int = 1000) -> ps.Config:
@@ -245,30 +289,55 @@ def fast(config: ps.Config, timeout_ms: int = 1000) -> ps.Config:
     return dataclasses.replace(config, statement_timeout_ms=timeout_ms)
 
 
-def shown(sql: str, result: Called) -> str:
-    return f"\n  payload: {sql}\n  answer:  {result.text[:700]!r}"
-
-
 def timed_out(result: Called) -> bool:
     return "57014" in result.text or "statement_timeout" in result.text
 
 
-async def assert_refused(
-    config: ps.Config, arena: Arena, sql: str, witness: psycopg.Connection[Any] | None = None
-) -> Called:
-    """Send one payload; it must be an error (not a timeout) and change nothing observable."""
-    before = observe(arena)
-    async with connect(config) as client:
-        result = await call(client, "execute_sql", sql=sql)
-        after = observe(arena)  # while the server's connections are open: dblink links live as long as they do
-    assert result.is_error, f"not refused:{shown(sql, result)}"
-    assert not timed_out(result), f"ran until the statement timeout instead of being refused:{shown(sql, result)}"
-    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
-    assert not changed, f"refused, but something changed (before, after): {changed}{shown(sql, result)}"
-    if witness is not None:
-        assert alive(witness), f"the witness session was terminated:{shown(sql, result)}"
-    assert LO_SECRET not in result.text and LO_SECRET.encode().hex() not in result.text, shown(sql, result)
-    return result
+# Never in any answer: the large object, the custom setting, password hashes.
+SECRETS = (LO_SECRET, LO_SECRET.encode().hex(), JWT_SECRET, "SCRAM-SHA-256$", "<rolpassword>")
+
+Payload = str | tuple[str, str]  # the SQL, or (SQL, the function name the refusal must mention)
+
+
+async def assert_all_refused(
+    config: ps.Config, arena: Arena, payloads: Sequence[Payload], witness: Witness | None = None, **values: Any
+) -> None:
+    """Send each payload through execute_sql on one client. Each must be an error (not a timeout), leak no secret,
+    change nothing observable (see `observe`), and leave the witness alive. After a payload that got through,
+    what it did is repaired and the client rebuilt, so the next payload starts clean. One failure message lists
+    every payload that got through, with the answer."""
+    failures: list[str] = []
+    baseline = observe(arena)
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(connect(config))
+        for payload in payloads:
+            template, name = (payload, None) if isinstance(payload, str) else payload
+            if witness is not None:
+                values["pid"] = witness.pid
+            sql = arena.fill(template, **values)
+            result = await call(client, "execute_sql", sql=sql)
+            after = observe(arena)  # with the server's connections open: dblink links live as long as they do
+            problems = []
+            if not result.is_error:
+                problems.append("NOT REFUSED")
+            elif timed_out(result):
+                problems.append("ran until the statement timeout instead of being refused")
+            if name and name not in result.text.lower():
+                problems.append(f"the answer does not name {name}()")
+            problems += [f"the answer contains {secret!r}" for secret in SECRETS if secret in result.text]
+            changed = {key: (baseline[key], after[key]) for key in baseline if baseline[key] != after[key]}
+            if changed:
+                problems.append(f"changed (before, after): {changed}")
+            if witness is not None and not witness.survived():
+                problems.append("the witness session was terminated")
+            if problems:
+                failures.append(f"{sql}\n    -> {'; '.join(problems)}\n    answer: {result.text[:400]!r}")
+                LEFTOVERS.extend(f"{sql}: {what}" for what in repair(arena))
+                if not result.is_error or changed:  # the pooled connections may carry what the payload did
+                    await stack.aclose()
+                    client = await stack.enter_async_context(connect(config))
+                baseline = observe(arena)
+    assert not failures, f"{len(failures)} of {len(payloads)} payloads got through:\n" + "\n".join(failures)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,7 +349,7 @@ ATTRIBUTE_NOTATION = [
     "SELECT ((('data_directory'::text).current_setting) || '/PG_VERSION').pg_read_file",
     "SELECT ('PG_VERSION'::text).pg_read_file",
     "SELECT ('PG_VERSION'::text).\"pg_read_file\"",
-    r"SELECT ('PG_VERSION'::text).U&" + '"pg_read_\\0066ile"',
+    "SELECT ('PG_VERSION'::text).U&\"pg_read_\\0066ile\"",
     "SELECT ('PG_VERSION'::text).PG_READ_FILE",
     "SELECT ('PG_VERSION'::text) . /* c */ pg_read_binary_file",
     "SELECT ('/etc/passwd'::text).pg_read_file",
@@ -311,9 +380,8 @@ ATTRIBUTE_NOTATION = [
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", ATTRIBUTE_NOTATION)
-async def test_attribute_notation_is_refused(config: ps.Config, arena: Arena, sql: str) -> None:
-    await assert_refused(fast(config), arena, arena.fill(sql))
+async def test_attribute_notation_is_refused(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config), arena, ATTRIBUTE_NOTATION)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,7 +397,7 @@ SQL_AS_TEXT = [
     "coalesce(rolpassword, '-'), ' '))::tsquery FROM pg_authid$$)",
     "SELECT pg_catalog.ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
     "SELECT \"ts_rewrite\"('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
-    r"SELECT U&" + '"ts_r\\0065write"' + "('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
+    "SELECT U&\"ts_r\\0065write\"('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
     "SELECT TS_REWRITE /* c */ ('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery')",
     "SELECT * FROM ts_stat('SELECT to_tsvector(v) FROM victim')",
     "SELECT ('SELECT to_tsvector(v) FROM victim'::text).ts_stat",
@@ -339,7 +407,7 @@ SQL_AS_TEXT = [
     "SELECT * FROM ROWS FROM (pg_catalog.ts_stat('SELECT to_tsvector(v) FROM victim')) r",
     "SELECT query_to_xml('select 1', true, true, '')",
     "SELECT query_to_xml('select rolname, rolpassword from pg_authid', true, true, '')",
-    r"SELECT U&" + '"query_to_\\0078ml"' + "('select pg_read_file(''PG_VERSION'')', true, true, '')",
+    "SELECT U&\"query_to_\\0078ml\"('select pg_read_file(''PG_VERSION'')', true, true, '')",
     "SELECT xpath('//text()', query_to_xml('select pg_read_file(''PG_VERSION'')', true, true, ''))",
     "SELECT pg_catalog.query_to_xml(q, true, true, '') FROM (VALUES ('select data from pg_largeobject')) v(q)",
     "SELECT query_to_xml_and_xmlschema('select 1', true, true, '')",
@@ -353,10 +421,8 @@ SQL_AS_TEXT = [
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", SQL_AS_TEXT)
-async def test_sql_passed_as_text_is_refused(config: ps.Config, arena: Arena, sql: str) -> None:
-    result = await assert_refused(fast(config), arena, arena.fill(sql))
-    assert "SCRAM-SHA-256$" not in result.text and "<rolpassword>" not in result.text, shown(sql, result)
+async def test_sql_passed_as_text_is_refused(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config), arena, SQL_AS_TEXT)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -368,7 +434,7 @@ async def test_sql_passed_as_text_is_refused(config: ps.Config, arena: Arena, sq
 SLEEPS = [
     ("SELECT pg_sleep(10)", "pg_sleep"),
     ("SELECT \"pg_sleep\"(10)", "pg_sleep"),
-    (r"SELECT U&" + '"pg_sl\\0065ep"' + "(10)", "pg_sleep"),
+    ("SELECT U&\"pg_sl\\0065ep\"(10)", "pg_sleep"),
     ("SELECT U&\"pg_sl!0065ep\" UESCAPE '!' (10)", "pg_sleep"),
     ("SELECT pg_catalog.pg_sleep(10)", "pg_sleep"),
     ("SELECT pg_sleep /* c */ (10)", "pg_sleep"),
@@ -386,16 +452,14 @@ SLEEPS = [
     ("SELECT pg_sleep_for(make_interval(secs => 10))", "pg_sleep_for"),
     ("SELECT ('10 s'::interval).pg_sleep_for", "pg_sleep_for"),
     ("SELECT pg_sleep_until(now() + interval '10 s')", "pg_sleep_until"),
-    (r"SELECT U&" + '"pg_sleep_\\0075ntil"' + "(now() + '10 s')", "pg_sleep_until"),
+    ("SELECT U&\"pg_sleep_\\0075ntil\"(now() + '10 s')", "pg_sleep_until"),
     ("SELECT (clock_timestamp() + interval '10 s').pg_sleep_until", "pg_sleep_until"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("sql", "name"), SLEEPS)
-async def test_sleeping_is_refused_naming_the_function(config: ps.Config, arena: Arena, sql: str, name: str) -> None:
-    result = await assert_refused(fast(config, 250), arena, sql)
-    assert name in result.text.lower(), f"the refusal does not name {name}():{shown(sql, result)}"
+async def test_sleeping_is_refused_naming_the_function(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config, 150), arena, SLEEPS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -407,7 +471,7 @@ SETSEEDS = [
     "SELECT setseed(0.5)",
     "SELECT pg_catalog.setseed(0.5)",
     "SELECT \"setseed\"(0.5)",
-    r"SELECT U&" + '"set\\0073eed"' + "(0.5)",
+    "SELECT U&\"set\\0073eed\"(0.5)",
     "SELECT SETSEED /* c */ (0.5)",
     "SELECT (0.5::float8).setseed",
     "SELECT (x).setseed FROM (VALUES (0.5::float8)) v(x)",
@@ -429,10 +493,8 @@ def seeded_randoms(url: str) -> tuple[float, float]:
     return float(first[0]), float(second[0])
 
 
-@pytest.mark.parametrize("sql", SETSEEDS)
-async def test_setseed_is_refused(config: ps.Config, arena: Arena, sql: str) -> None:
-    result = await assert_refused(fast(config), arena, sql)
-    assert "setseed" in result.text.lower(), f"the refusal does not name setseed():{shown(sql, result)}"
+async def test_setseed_is_refused_naming_it(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config), arena, [(sql, "setseed") for sql in SETSEEDS])
 
 
 @pytest.mark.parametrize("sql", SETSEEDS)
@@ -446,7 +508,10 @@ async def test_setseed_never_seeds_the_next_calls(database_url: str, sql: str) -
     assert not first.is_error and not second.is_error, (first.text, second.text)
     got = (float(first.data["rows"][0][0]), float(second.data["rows"][0][0]))
     predicted = all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(got, expected, strict=True))
-    assert not predicted, f"random() after the attempt gave the setseed({SEED}) sequence {got}:{shown(sql, seeding)}"
+    assert not predicted, (
+        f"random() after the attempt gave the setseed({SEED}) sequence {got}\n  payload: {sql}\n"
+        f"  answer:  {seeding.text[:400]!r}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -460,7 +525,7 @@ EXTENSION_ATTACKS = [
     ("dblink", "SELECT * FROM dblink('{dsn}', 'DELETE FROM public.victim RETURNING id') AS t(x int)"),
     ("dblink", "SELECT * FROM dblink('{dsn}', 'SELECT rolpassword FROM pg_authid') AS t(x text)"),
     ("dblink", "SELECT \"dblink_exec\"('{dsn}', 'DELETE FROM public.victim')"),
-    ("dblink", r"SELECT U&" + '"dblink_\\0065xec"' + "('{dsn}', 'DELETE FROM public.victim')"),
+    ("dblink", "SELECT U&\"dblink_\\0065xec\"('{dsn}', 'DELETE FROM public.victim')"),
     ("dblink", "SELECT public.dblink_exec /* c */ ('{dsn}', 'DELETE FROM public.victim')"),
     ("dblink", "SELECT ('{dsn}'::text).dblink_connect"),
     ("dblink", "SELECT ('{dsn}'::text).dblink_connect, ('DELETE FROM public.victim'::text).dblink_exec"),
@@ -470,7 +535,7 @@ EXTENSION_ATTACKS = [
     ("pageinspect", "SELECT * FROM heap_page_items(get_raw_page('victim', 0))"),
     ("pageinspect", "SELECT t_data FROM heap_page_items(get_raw_page('pg_authid', 0))"),
     ("pageinspect", "SELECT \"get_raw_page\"('pg_catalog.pg_authid', 0)"),
-    ("pageinspect", r"SELECT U&" + '"get_raw_p\\0061ge"' + "('victim', 0)"),
+    ("pageinspect", "SELECT U&\"get_raw_p\\0061ge\"('victim', 0)"),
     ("pageinspect", "SELECT (get_raw_page('victim', 0)).heap_page_items"),
     ("pageinspect", "SELECT (get_raw_page('victim', 0)).page_header"),
     ("pageinspect", "SELECT * FROM heap_page_item_attrs(get_raw_page('victim', 0), 'victim'::regclass)"),
@@ -478,7 +543,7 @@ EXTENSION_ATTACKS = [
     ("pg_surgery", "SELECT heap_force_kill('victim'::regclass, ARRAY(SELECT ctid FROM victim))"),
     ("pg_surgery", "SELECT heap_force_freeze('victim'::regclass, ARRAY(SELECT ctid FROM victim WHERE id = 2))"),
     ("pg_surgery", "SELECT \"heap_force_kill\"('public.victim'::regclass, ARRAY(SELECT ctid FROM public.victim))"),
-    ("pg_surgery", r"SELECT U&" + '"heap_force_k\\0069ll"' + "('victim'::regclass, ARRAY(SELECT ctid FROM victim))"),
+    ("pg_surgery", "SELECT U&\"heap_force_k\\0069ll\"('victim'::regclass, ARRAY(SELECT ctid FROM victim))"),
     ("pg_surgery", "SELECT public.heap_force_kill /* c */ ('victim', (SELECT array_agg(ctid) FROM victim))"),
     ("pg_surgery", "SELECT heap_force_kill(c.oid, ARRAY(SELECT ctid FROM public.victim)) FROM pg_class c "
                    "WHERE c.oid = 'public.victim'::regclass"),
@@ -497,15 +562,15 @@ EXTENSION_ATTACKS = [
 # fmt: on
 
 
-@pytest.mark.parametrize(("extension", "sql"), EXTENSION_ATTACKS)
-async def test_extension_attacks_are_refused(config: ps.Config, arena: Arena, extension: str, sql: str) -> None:
+@pytest.mark.parametrize("extension", EXTENSIONS)
+async def test_extension_attacks_are_refused(config: ps.Config, arena: Arena, extension: str) -> None:
     if extension not in arena.extensions:
         pytest.skip(f"{extension} is not in pg_available_extensions on this server (no contrib)")
-    result = await assert_refused(fast(config), arena, arena.fill(sql))
-    assert "SCRAM-SHA-256$" not in result.text, shown(sql, result)
+    payloads = [sql for needs, sql in EXTENSION_ATTACKS if needs == extension]
+    await assert_all_refused(fast(config), arena, payloads)
     with psycopg.connect(arena.url, autocommit=True) as conn:
         rows = conn.execute("SELECT id, v FROM public.victim ORDER BY id").fetchall()
-    assert rows == arena.victim and len(rows) == 3, f"victim changed: {rows}{shown(sql, result)}"
+    assert rows == arena.victim and len(rows) == 3, rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -521,7 +586,7 @@ SIGNALS = [
     f"WHERE application_name = '{WITNESS_APP}') s",
     "SELECT pg_terminate_backend({pid})",
     "SELECT \"pg_terminate_backend\"({pid})",
-    r"SELECT U&" + '"pg_terminate_b\\0061ckend"' + "({pid})",
+    "SELECT U&\"pg_terminate_b\\0061ckend\"({pid})",
     "SELECT pg_catalog.pg_terminate_backend /* c */ ({pid}, 0)",
     "SELECT PG_TERMINATE_BACKEND({pid})",
     "SELECT * FROM ROWS FROM (pg_terminate_backend({pid})) r",
@@ -531,12 +596,8 @@ SIGNALS = [
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", SIGNALS)
-async def test_signals_to_other_sessions_are_refused(
-    config: ps.Config, arena: Arena, witness: psycopg.Connection[Any], sql: str
-) -> None:
-    pid = witness.info.backend_pid
-    await assert_refused(fast(config), arena, arena.fill(sql, pid=pid), witness)
+async def test_signals_to_other_sessions_are_refused(config: ps.Config, arena: Arena, witness: Witness) -> None:
+    await assert_all_refused(fast(config), arena, SIGNALS, witness)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -551,7 +612,7 @@ STATISTICS_AND_LARGE_OBJECTS = [
     "SELECT \"pg_stat_reset\"()",
     "SELECT * FROM pg_catalog.pg_stat_reset()",
     "SELECT ('bgwriter'::text).pg_stat_reset_shared",
-    r"SELECT U&" + '"pg_stat_reset_sh\\0061red"' + "('wal')",
+    "SELECT U&\"pg_stat_reset_sh\\0061red\"('wal')",
     "SELECT (NULL::text).pg_stat_reset_slru",
     "SELECT ('public.sneaky'::regproc).pg_stat_reset_single_function_counters",
     "SELECT lo_get({lo})",
@@ -559,20 +620,19 @@ STATISTICS_AND_LARGE_OBJECTS = [
     "SELECT convert_from(({lo}::oid).lo_get, 'UTF8')",
     "SELECT (x).lo_get FROM (VALUES ({lo}::oid)) v(x)",
     "SELECT pg_catalog.lo_get({lo}, 0, 64)",
-    r"SELECT U&" + '"lo_g\\0065t"' + "({lo})",
+    "SELECT U&\"lo_g\\0065t\"({lo})",
     "SELECT loread(lo_open({lo}, 262144), 64)",
     "SELECT lo_from_bytea(0, 'x')",
     "SELECT ('/etc/passwd'::text).lo_import",
     "SELECT ({lo}::oid).lo_unlink",
     "SELECT encode(data, 'escape') FROM pg_catalog.pg_largeobject WHERE loid = {lo}",
-    r"SELECT data FROM U&" + '"pg_largeobjec\\0074"',
+    "SELECT data FROM U&\"pg_largeobjec\\0074\"",
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", STATISTICS_AND_LARGE_OBJECTS)
-async def test_statistics_and_large_objects_are_refused(config: ps.Config, arena: Arena, sql: str) -> None:
-    await assert_refused(fast(config), arena, arena.fill(sql))
+async def test_statistics_and_large_objects_are_refused(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config), arena, STATISTICS_AND_LARGE_OBJECTS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -611,12 +671,8 @@ HIDDEN_CALLS = [
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", HIDDEN_CALLS)
-async def test_functions_reached_without_a_call_are_refused(
-    config: ps.Config, arena: Arena, witness: psycopg.Connection[Any], sql: str
-) -> None:
-    result = await assert_refused(fast(config), arena, sql, witness)
-    assert "SCRAM-SHA-256$" not in result.text, shown(sql, result)
+async def test_functions_reached_without_a_call_are_refused(config: ps.Config, arena: Arena, witness: Witness) -> None:
+    await assert_all_refused(fast(config), arena, HIDDEN_CALLS, witness)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -641,24 +697,39 @@ EXPLAIN_ANALYZE_WRITES = [
     "EXPLAIN (ANALYZE 1) MERGE INTO victim v USING (VALUES (1)) s(id) ON v.id = s.id WHEN MATCHED THEN DELETE",
     "EXPLAIN (ANALYZE) WITH d AS (DELETE FROM victim RETURNING 1) SELECT * FROM d",
 ]
+# Without ANALYZE nothing executes, but the planner still runs IMMUTABLE functions (constant folding) and STABLE
+# ones (selectivity estimates) on constant arguments: these kill the witness from a plain EXPLAIN.
+EXPLAIN_EVALUATES = [
+    "EXPLAIN DELETE FROM victim WHERE id = public.escape_immutable()",
+    "EXPLAIN SELECT * FROM victim WHERE id = public.escape_immutable()",
+    "EXPLAIN INSERT INTO victim VALUES (public.escape_immutable(), 'x')",
+    "EXPLAIN UPDATE victim SET v = 'x' WHERE id = public.escape_stable()",
+    "EXPLAIN (COSTS off) DELETE FROM victim WHERE id < public.escape_stable_definer()",
+    "EXPLAIN (FORMAT JSON) SELECT * FROM victim WHERE id = escape_stable_definer()",
+]
 # fmt: on
 
 
-@pytest.mark.parametrize(("sql", "node"), EXPLAIN_WRITES)
-async def test_explain_of_a_write_shows_the_plan_and_writes_nothing(
-    config: ps.Config, arena: Arena, sql: str, node: str
-) -> None:
+async def test_explain_of_a_write_shows_the_plan_and_writes_nothing(config: ps.Config, arena: Arena) -> None:
+    failures = []
     before = observe(arena)
     async with connect(fast(config)) as client:
-        result = await call(client, "execute_sql", sql=sql)
-    assert not result.is_error, f"a plan-only EXPLAIN was refused:{shown(sql, result)}"
-    assert node in result.text, f"no {node!r} node in the plan:{shown(sql, result)}"
-    assert observe(arena) == before, shown(sql, result)
+        for sql, node in EXPLAIN_WRITES:
+            result = await call(client, "execute_sql", sql=sql)
+            if result.is_error or node not in result.text:
+                failures.append(f"{sql}\n    -> no {node!r} plan node\n    answer: {result.text[:400]!r}")
+    assert not failures, f"{len(failures)} of {len(EXPLAIN_WRITES)} plans refused:\n" + "\n".join(failures)
+    assert observe(arena) == before
 
 
-@pytest.mark.parametrize("sql", EXPLAIN_ANALYZE_WRITES)
-async def test_explain_analyze_of_a_write_is_refused(config: ps.Config, arena: Arena, sql: str) -> None:
-    await assert_refused(fast(config), arena, sql)
+async def test_explain_analyze_of_a_write_is_refused(config: ps.Config, arena: Arena) -> None:
+    await assert_all_refused(fast(config), arena, EXPLAIN_ANALYZE_WRITES)
+
+
+async def test_explain_that_runs_functions_while_planning_is_refused(
+    config: ps.Config, arena: Arena, witness: Witness
+) -> None:
+    await assert_all_refused(fast(config), arena, EXPLAIN_EVALUATES, witness)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -704,10 +775,9 @@ CUSTOM_SETTINGS = [
 # fmt: on
 
 
-@pytest.mark.parametrize("sql", CUSTOM_SETTINGS)
-async def test_custom_settings_are_never_revealed(config: ps.Config, arena: Arena, jwt_secret: str, sql: str) -> None:
-    result = await assert_refused(fast(config), arena, sql)
-    assert jwt_secret not in result.text, f"the secret leaked:{shown(sql, result)}"
+async def test_custom_settings_are_never_revealed(config: ps.Config, arena: Arena, jwt_secret: str) -> None:
+    """The client (and its pool) is built after ALTER DATABASE: its connections carry the setting."""
+    await assert_all_refused(fast(config), arena, CUSTOM_SETTINGS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -717,10 +787,10 @@ async def test_custom_settings_are_never_revealed(config: ps.Config, arena: Aren
 
 # fmt: off
 PROOFS = [
-    # (payload, extension it needs or None, what its answer contains)
+    # (payload, extension it needs ("libxml": a server built with it) or None, what its answer contains)
     ("SELECT ((('data_directory'::text).current_setting) || '/PG_VERSION').pg_read_file", None, "{major}"),
     ("SELECT ('PG_VERSION'::text).\"pg_read_file\"", None, "{major}"),
-    (r"SELECT ('PG_VERSION'::text).U&" + '"pg_read_\\0066ile"', None, "{major}"),
+    ("SELECT ('PG_VERSION'::text).U&\"pg_read_\\0066ile\"", None, "{major}"),
     ("SELECT (t.x).pg_read_file FROM (SELECT 'PG_VERSION'::text AS x) t", None, "{major}"),
     ("SELECT ('/etc/passwd'::text).pg_read_file", None, "root:"),
     ("SELECT ('.'::text).pg_ls_dir", None, "PG_VERSION"),
@@ -728,8 +798,8 @@ PROOFS = [
     ("SELECT ts_rewrite('a'::tsquery, $$SELECT 'a'::tsquery, quote_literal(pg_read_file('PG_VERSION'))::tsquery$$)",
      None, "{major}"),
     ("SELECT ('SELECT to_tsvector(pg_read_file(''PG_VERSION''))'::text).ts_stat", None, "{major}"),
-    ("SELECT query_to_xml('select rolname, rolpassword from pg_authid', true, true, '')", None, "pg_read_all_data"),
-    ("SELECT table_to_xml('pg_authid'::regclass, true, false, '')", None, "<rolpassword"),
+    ("SELECT query_to_xml('select rolname, rolpassword from pg_authid', true, true, '')", "libxml", "pg_read_all_data"),
+    ("SELECT table_to_xml('pg_authid'::regclass, true, false, '')", "libxml", "<rolpassword"),
     ("SELECT ('hba_file'::text).\"current_setting\"", None, "/"),
     ("SELECT t_data FROM heap_page_items(get_raw_page('pg_authid', 0))", "pageinspect", "\\x"),
     ("SELECT (get_raw_page('victim', 0)).page_header", "pageinspect", "("),
@@ -753,7 +823,7 @@ def test_proof_payloads_work_on_a_plain_superuser_connection(
     arena: Arena, sql: str, extension: str | None, expected: str
 ) -> None:
     if extension and extension not in arena.extensions:
-        pytest.skip(f"{extension} is not in pg_available_extensions on this server (no contrib)")
+        pytest.skip(f"{extension} is not available on this server (no contrib, or built without libxml)")
     sql, expected = arena.fill(sql), arena.fill(expected)
     with read_only(arena) as conn:
         rows = conn.execute(sql).fetchall()  # type: ignore[arg-type]
@@ -779,10 +849,16 @@ def test_proof_setseed_outlives_a_rolled_back_read_only_transaction(arena: Arena
     assert [float(row[0]) for row in randoms if row] == pytest.approx(seeded_randoms(arena.url), rel=1e-12)
 
 
-def test_proof_armed_objects_kill_the_witness_despite_read_only(arena: Arena, witness: psycopg.Connection[Any]) -> None:
+def test_proof_armed_objects_kill_the_witness_despite_read_only(arena: Arena, witness: Witness) -> None:
     with read_only(arena) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("SELECT 1 === 2")
-    assert not alive(witness)
+    assert not witness.survived()
+
+
+def test_proof_plain_explain_runs_functions_while_planning(arena: Arena, witness: Witness) -> None:
+    with read_only(arena) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute("EXPLAIN DELETE FROM victim WHERE id = public.escape_immutable()")
+    assert not witness.survived()
 
 
 def test_proof_dblink_writes_past_read_only_and_rollback(arena: Arena) -> None:
@@ -805,7 +881,7 @@ def test_proof_pg_surgery_and_adminpack_write_past_read_only_and_rollback(arena:
         conn.execute("SELECT pg_file_write(%s, 'proof', false)", [arena.file])
     with psycopg.connect(arena.url, autocommit=True) as conn:
         left = conn.execute("SELECT count(*) FROM public.escape_scratch").fetchone()
-        written = conn.execute("SELECT pg_stat_file(%s, true) IS NOT NULL", [arena.file]).fetchone()
+        written = conn.execute("SELECT (pg_stat_file(%s, true)).size IS NOT NULL", [arena.file]).fetchone()
         conn.execute("SELECT pg_file_unlink(%s)", [arena.file])
         conn.execute("TRUNCATE public.escape_scratch")
         conn.execute("INSERT INTO public.escape_scratch VALUES (1), (2), (3)")

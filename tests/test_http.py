@@ -100,9 +100,11 @@ async def test_health_and_ready(database_url: str, reader_url: str) -> None:
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert ready.json()["read_only_role"] is False and "role is a superuser" in ready.json()["warnings"]
+    assert ready.json()["calls_run_as"] == "pg_read_all_data"  # the privilege drop
     async with http_app(http_config(reader_url), token=None) as http:
         reader = (await http.get("/ready")).json()
     assert reader["read_only_role"] is True and reader["warnings"] == []
+    assert reader["calls_run_as"] == reader["user"]  # nothing to drop
 
 
 async def test_ready_is_503_without_a_database() -> None:

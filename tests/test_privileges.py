@@ -21,10 +21,15 @@ pytestmark = pytest.mark.anyio
 SETUP_SQL = """
 CREATE SCHEMA hidden_fns;
 CREATE FUNCTION hidden_fns.peek() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'hidden' $$;
--- A SECURITY DEFINER function mislabelled STABLE that acts as its (superuser) owner: once the operator allows it
--- as a definer function, only the allowlist policy refuses it (here it only resets one table's counters).
+-- A SECURITY DEFINER function the operator allowed as a definer, whose labels the allowlist policy does not trust
+-- (what it really does is harmless here: a body that named a refused function would be refused by any policy).
 CREATE FUNCTION public.mislabelled() RETURNS int LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
-BEGIN PERFORM pg_catalog.pg_stat_reset_single_table_counters('public.victim'::regclass); RETURN 1; END $$;
+BEGIN RETURN 1; END $$;
+-- Bodies are read as text: a STABLE function wrapping a refused one is refused, and so is dynamic SQL.
+CREATE FUNCTION public.wraps_sleep() RETURNS void LANGUAGE sql STABLE AS 'SELECT pg_catalog.pg_sleep(1)';
+CREATE FUNCTION public.runs_text(q text) RETURNS void LANGUAGE plpgsql STABLE AS $$ BEGIN EXECUTE q; END $$;
+CREATE VIEW public.sleepy_view AS SELECT pg_catalog.pg_sleep(1)::text AS slept;
+CREATE VIEW public.secrets_view AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid;
 CREATE FUNCTION public.plain_reader() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM public.victim $$;
 CREATE FUNCTION public.definer_reader() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER AS
 $$ SELECT count(*) FROM public.victim $$;
@@ -35,8 +40,10 @@ CREATE VIEW public.definer_view AS SELECT public.definer_reader() AS n;
 CREATE DOMAIN public.checked_int AS int CHECK (public.plus_definer(VALUE, 0) > 0);
 """
 TEARDOWN_SQL = """
+DROP VIEW IF EXISTS public.sleepy_view, public.secrets_view;
 DROP FUNCTION IF EXISTS public.plus_definer(int, int), public.definer_reader(), public.plain_reader(),
-    public.mislabelled(), public.later_definer(), public.flipped() CASCADE;
+    public.mislabelled(), public.later_definer(), public.flipped(), public.wraps_sleep(), public.runs_text(text)
+    CASCADE;
 DROP SCHEMA IF EXISTS hidden_fns CASCADE;
 """
 
@@ -62,7 +69,7 @@ CATALOG_REFUSALS = [
     ('SELECT U&"pg_sl\\0065ep"(1)', "pg_sleep() refused"),
     ("SELECT pg_catalog.pg_sleep_for('1 s')", "pg_sleep_for() refused"),
     ("SELECT pg_sleep_until(now() + interval '1 s')", "pg_sleep_until() refused"),
-    ("SELECT (1::float8).pg_sleep", "pg_sleep() refused (called in attribute notation .pg_sleep)"),
+    ("SELECT (1::float8).pg_sleep", "pg_sleep() refused (reached through attribute notation .pg_sleep)"),
     ("SELECT setseed(0.5)", "setseed() refused: it is VOLATILE"),
     ("SELECT v.x.setseed FROM (VALUES (0.5::float8)) v(x)", "setseed() refused"),
     ("SELECT (pg_backend_pid()).pg_terminate_backend", "pg_terminate_backend() refused"),
@@ -80,11 +87,15 @@ CATALOG_REFUSALS = [
     ("SELECT pg_sequence_last_value('public.counter_seq')", "pg_sequence_last_value() refused"),
     ("SELECT public.sneaky_definer()", "sneaky_definer() refused: it is SECURITY DEFINER"),
     ("SELECT public.definer_reader()", "definer_reader() refused: it is SECURITY DEFINER"),
-    ("SELECT 1 === 2", "plus_definer() refused (it implements operator ===)"),
-    ("SELECT 1 OPERATOR(public.===) 2", "plus_definer() refused (it implements operator public.===)"),
-    ("SELECT * FROM public.definer_view", "definer_reader() refused (it runs when public.definer_view is read)"),
+    ("SELECT 1 === 2", "plus_definer() refused (reached through operator ===)"),
+    ("SELECT 1 OPERATOR(public.===) 2", "plus_definer() refused (reached through operator public.===)"),
+    ("SELECT * FROM public.definer_view", "definer_reader() refused (reached through reading public.definer_view)"),
     ("SELECT n FROM definer_view", "definer_reader() refused"),
-    ("SELECT 5::public.checked_int", "plus_definer() refused (it runs in a cast to public.checked_int)"),
+    ("SELECT 5::public.checked_int", "plus_definer() refused (reached through a cast to public.checked_int)"),
+    ("SELECT public.wraps_sleep()", "pg_sleep() refused (reached through public.wraps_sleep())"),
+    ("SELECT * FROM public.sleepy_view", "pg_sleep() refused (reached through reading public.sleepy_view)"),
+    ("SELECT public.runs_text('SELECT 1')", "runs_text() refused: it runs SQL built at run time"),
+    ("SELECT * FROM secrets_view", "relation secrets_view refused: it reads pg_authid"),
     ("SELECT * FROM victim TABLESAMPLE system(50) WHERE public.sneaky_definer() = 1", "sneaky_definer"),
     ("SELECT current_setting('app.jwt_secret')", "setting 'app.jwt_secret' refused"),
     ("SHOW app.jwt_secret", "setting 'app.jwt_secret' refused"),
@@ -213,9 +224,9 @@ async def test_allowlist_mode_runs_only_listed_non_builtins(database_url: str, f
     assert mislabelled.is_error and "mislabelled() refused: it is not in MCP_ALLOWED_FUNCTIONS" in mislabelled.text
     assert listed.data["rows"] == [[3]] and builtin.data["rows"] == [["a", True]]
     trusting = ps.Config(conn=database_url, definer_functions=("mislabelled",))
-    async with connect(trusting) as client:  # the catalog policy trusts the STABLE label of an allowed definer
+    async with connect(trusting) as client:  # the catalog policy trusts the labels of an allowed definer
         ran = await call(client, "execute_sql", sql="SELECT public.mislabelled()")
-    assert ran.data["rows"] == [[1]]  # it ran as its owner: the case only the allowlist policy refuses
+    assert ran.data["rows"] == [[1]]
     assert fingerprint(database_url) == before
 
 

@@ -42,8 +42,10 @@ def test_check_reports_posture_and_runs_every_tool(database_url: str, reader_url
     for tool in ("list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql"):
         assert f"ok   {tool}(" in superuser.stdout
     assert superuser.stdout.strip().endswith("check passed")
+    assert "calls run as: pg_read_all_data (privileges dropped with SET LOCAL ROLE)" in superuser.stdout
     reader = run_server("--check", "--conn", reader_url)
     assert reader.returncode == 0 and "role posture: read-only role" in reader.stdout
+    assert "calls run as: mcp_test_reader\n" in reader.stdout
 
 
 def test_check_fails_clearly_without_a_database() -> None:
