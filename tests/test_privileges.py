@@ -15,6 +15,7 @@ import psycopg
 import pytest
 import yaml
 from conftest import call, connect, fingerprint, ps
+from test_security import BYPASS_WRITES
 
 pytestmark = pytest.mark.anyio
 
@@ -190,9 +191,10 @@ async def test_gate_holds_without_the_privilege_drop(
     async with connect(config) as client:
         assert (await call(client, "execute_sql", sql="SELECT current_user")).data["rows"] != [["pg_read_all_data"]]
         gate_refuses = [sql for sql, state in PRIVILEGE_ATTACKS if state == "42501"]  # not a user's own function
-        for sql in [*gate_refuses, "SELECT set_config('role', 'none', true)"]:
+        writes = [sql for sql in BYPASS_WRITES if "sneaky" not in sql]  # ditto
+        for sql in [*gate_refuses, *writes, "SELECT set_config('role', 'none', true)"]:
             result = await call(client, "execute_sql", sql=sql)
-            assert result.is_error and "refused" in result.text and "ERROR" not in result.text, (sql, result.text)
+            assert result.is_error and not result.text.startswith("ERROR"), (sql, result.text)  # the gate said no
     assert fingerprint(database_url) == before
 
 
@@ -344,3 +346,40 @@ async def test_forged_static_token_claim_over_http(database_url: str, tmp_path: 
         allowed = await http.post("/mcp", json=body, headers={**headers, "Authorization": "Bearer static-tok"})
     assert denied.json()["result"]["isError"] and "permission denied" in denied.json()["result"]["content"][0]["text"]
     assert not allowed.json()["result"].get("isError")
+
+
+def fn(name: str, **facts: Any) -> ps.Function:
+    base = {"oid": 50_000, "schema": "public", "name": name, "volatile": False, "security_definer": False,
+            "extension": None, "language": "sql"}  # fmt: skip
+    return ps.Function(**{**base, **facts})
+
+
+@pytest.mark.parametrize(
+    ("function", "words"),
+    [
+        (fn("invoke", schema="aws_lambda", volatile=True, extension="aws_lambda", language="c"), "VOLATILE"),
+        (fn("query_export_to_s3", volatile=True, extension="aws_s3", language="plpgsql"), "VOLATILE"),
+        (fn("heap_force_kill", volatile=True, extension="pg_surgery", language="c"), "extension pg_surgery"),
+        (fn("pg_sleep", oid=2626, schema="pg_catalog", volatile=True, language="internal"), "VOLATILE"),
+        (fn("any_name", security_definer=True), "SECURITY DEFINER"),
+        (fn("run", language="plpgsql", source="BEGIN EXECUTE $1; END"), "runs SQL built at run time"),
+        (fn("py", language="plpython3u", source="return 1"), "written in plpython3u"),
+        (fn("dblink_exec", extension="dblink"), "opens connections to other servers"),
+    ],
+)
+def test_function_refusal_rules(function: ps.Function, words: str) -> None:
+    assert words in (ps.function_refusal(function, ps.Config(), None, False) or "")
+
+
+def test_function_refusal_allows_honest_functions_and_listed_exceptions() -> None:
+    config = ps.Config()
+    assert ps.function_refusal(fn("random", oid=1598, schema="pg_catalog", volatile=True), config, None, False) is None
+    assert (
+        ps.function_refusal(fn("report", volatile=True, language="plpgsql", source="BEGIN END"), config, None, False)
+        is None
+    )
+    definer = fn("audited", security_definer=True)
+    assert ps.function_refusal(definer, ps.Config(definer_functions=("public.audited",)), None, False) is None
+    runner = fn("run", language="plpgsql", source="BEGIN EXECUTE 'SELECT 1'; END")
+    assert ps.function_refusal(runner, ps.Config(allowed_functions=("run",)), None, False) is None
+    assert "built-in" in (ps.function_refusal(fn("report"), config, None, True) or "")  # a write's plan
