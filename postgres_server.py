@@ -594,7 +594,7 @@ DENIED_FUNCTIONS: dict[str, str] = {
                      "cursor_to_xmlschema", "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
                      "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema", "database_to_xml",
                      "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat", "crosstab", "crosstab2",
-                     "crosstab3", "crosstab4", "connectby", "ts_rewrite"),
+                     "crosstab3", "crosstab4", "connectby", "ts_rewrite", "xpath_table"),
                     "executes SQL passed to it as text (or dumps whole tables past every limit)"),
 }
 DENIED_FUNCTION_PREFIXES: dict[str, str] = {
@@ -607,12 +607,26 @@ DENIED_FUNCTION_PREFIXES: dict[str, str] = {
 
 # Relations that hold secrets or server configuration rather than data.
 DENIED_RELATIONS: dict[str, str] = {
-    **dict.fromkeys(("pg_authid", "pg_shadow", "pg_user_mapping", "pg_user_mappings", "pg_subscription"),
+    **dict.fromkeys(("pg_authid", "pg_shadow", "pg_user_mapping", "pg_user_mappings", "pg_subscription",
+                     "_pg_user_mappings", "user_mapping_options"),
                     "holds passwords or connection secrets"),
     **dict.fromkeys(("pg_settings", "pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings", "pg_config"),
                     "exposes server configuration; read one setting with SHOW name or current_setting('name')"),
     **dict.fromkeys(("pg_largeobject",), "holds large-object contents"),
     **dict.fromkeys(("pg_db_role_setting",), "holds per-database and per-role settings, which may be secrets"),
+}
+
+# Columns of system views that hold per-role settings or foreign-server options (secrets, often); the views
+# themselves (pg_roles, pg_user) are everyday reading, so only these columns, `*` and whole rows are refused.
+SECRET_COLUMNS = frozenset({"rolconfig", "useconfig", "umoptions"})
+SECRET_COLUMN_VIEWS = frozenset({"pg_roles", "pg_user"})
+# SQL/JSON syntax pglast (PostgreSQL 17's grammar) parses as its own nodes; on an older server the same words
+# call functions of those names, so they are judged like calls.
+SQL_JSON_NODES = {
+    "JsonScalarExpr": "json_scalar", "JsonSerializeExpr": "json_serialize", "JsonParseExpr": "json",
+    "JsonObjectConstructor": "json_object", "JsonArrayConstructor": "json_array",
+    "JsonArrayQueryConstructor": "json_array", "JsonObjectAgg": "json_objectagg", "JsonArrayAgg": "json_arrayagg",
+    "JsonTable": "json_table",
 }
 
 # Settings whose values are secrets or host file locations: SHOW and current_setting() refuse them.
@@ -784,12 +798,15 @@ def gate(sql: str) -> GatedStatement:
 
 
 def _analyzes(explain: dict[str, Any]) -> bool:
-    """EXPLAIN runs the statement only with ANALYZE (not `ANALYZE false`)."""
+    """EXPLAIN runs the statement with ANALYZE: any ANALYZE option not spelled false counts (PostgreSQL takes
+    the last of repeated options; counting every one can only refuse more)."""
     for option in explain.get("options") or []:
         element = option.get("DefElem", {})
         if element.get("defname") == "analyze":
-            value = element.get("arg", {}).get("String", {}).get("sval", "true")
-            return str(value).lower() not in ("false", "off", "0", "no")
+            arg = element.get("arg", {})
+            value = arg.get("String", {}).get("sval") or arg.get("Integer", {}).get("ival", "true")
+            if str(value).lower() not in ("false", "off", "0", "no"):
+                return True
     return False
 
 
@@ -827,6 +844,8 @@ def _check_tree(
     relations: set[tuple[str | None, str]] = set()
     refs: set[Ref] = set()
     settings: list[str] = []
+    whole_rows: set[str] = set()  # `*`, and names used alone as a column reference (a whole row, or a column)
+    secret_views: set[str] = set()  # names and aliases of SECRET_COLUMN_VIEWS in the statement
 
     def function(kind: Literal["call", "attribute"], schema: str | None, name: str) -> None:
         why = denied_function(name)
@@ -862,8 +881,16 @@ def _check_tree(
             if name == "current_setting":
                 settings.append(_setting_literal(node))
         elif node_type in ("ColumnRef", "A_Indirection"):
+            fields = node.get("fields", [])
+            if node_type == "ColumnRef":
+                secret = SECRET_COLUMNS.intersection(_names(fields))
+                if secret:
+                    raise GateRefusal(f"column {min(secret)} refused: it holds per-role settings or foreign-server "
+                                      "options, which may be secrets")  # fmt: skip
+                if "A_Star" in fields[-1] or len(fields) == 1:
+                    whole_rows.add("*" if "A_Star" in fields[-1] else _names(fields)[0])
             # t.col.f and (expr).f call f(...) when no column of that name exists: every later name may be one.
-            names = _names(node.get("fields", [])[1:] if node_type == "ColumnRef" else node.get("indirection", []))
+            names = _names(fields[1:] if node_type == "ColumnRef" else node.get("indirection", []))
             for name in names:
                 if name == "current_setting":
                     raise GateRefusal("function current_setting() refused in attribute notation: call it as "
@@ -880,6 +907,16 @@ def _check_tree(
             function("call", *_qualified(node.get("method", [])))
         elif node_type == "RangeVar":
             relation(node.get("schemaname"), node.get("relname", ""), ctes)
+            if node.get("relname") in SECRET_COLUMN_VIEWS:
+                secret_views.update((node.get("relname", ""), (node.get("alias") or {}).get("aliasname", "")))
+        elif node_type in SQL_JSON_NODES or node_type == "JsonFuncExpr":
+            name = SQL_JSON_NODES.get(node_type) or str(node.get("op", "")).removesuffix("_OP").lower()
+            refs.add(Ref("call", None, name))
+    if secret_views and whole_rows & (secret_views | {"*"}):
+        raise GateRefusal(
+            f"{' and '.join(sorted(secret_views & SECRET_COLUMN_VIEWS))}: name the columns you need "
+            "(no * or whole rows): rolconfig and useconfig hold per-role settings, which may be secrets"
+        )
     for name in settings:
         _refuse_setting(name)
     return tuple(sorted(relations, key=str)), frozenset(refs), tuple(settings)
@@ -941,6 +978,25 @@ CATALOG_MARKER = (
 # extension; operators and casts with their implementing functions; user views and row-level-security tables;
 # and what user functions (SQL bodies, aggregates' support functions), views, policies and domain checks run.
 CATALOG_SQL = f"""
+WITH RECURSIVE implicit(typ, fn) AS (
+  -- Functions of the database's own that PostgreSQL calls for a type without the statement naming them:
+  -- operator class support and operators (sorting, grouping, joins, indexes), input/output, subscripting, ranges.
+  -- Extensions' are C code a superuser installed, trusted like PostgreSQL's own (their labels are often defaults).
+  SELECT * FROM (
+    SELECT t.typ, ap.amproc::oid AS fn FROM pg_amproc ap, unnest(ARRAY[ap.amproclefttype, ap.amprocrighttype]) t(typ)
+    UNION SELECT t.typ, o.oprcode::oid FROM pg_amop ao JOIN pg_operator o ON o.oid = ao.amopopr,
+      unnest(ARRAY[ao.amoplefttype, ao.amoprighttype]) t(typ)
+    UNION SELECT t.oid, f.fn FROM pg_type t, unnest(ARRAY[t.typinput::oid, t.typoutput::oid, t.typreceive::oid,
+      t.typsend::oid, t.typmodin::oid, t.typmodout::oid, t.typanalyze::oid, t.typsubscript::oid]) f(fn)
+    UNION SELECT r.rngtypid, f.fn FROM pg_range r, unnest(ARRAY[r.rngcanonical::oid, r.rngsubdiff::oid]) f(fn)
+  ) i WHERE i.fn >= {FIRST_NORMAL_OID} AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass
+    AND x.objid = i.fn AND x.refclassid = 'pg_extension'::regclass AND x.deptype = 'e')),
+contains(parent, child) AS (  -- values of the parent type hold values of the child type
+  SELECT oid, typelem FROM pg_type WHERE typelem <> 0
+  UNION ALL SELECT oid, typbasetype FROM pg_type WHERE typbasetype <> 0
+  UNION ALL SELECT rngtypid, rngsubtype FROM pg_range),
+armed(typ) AS (SELECT typ FROM implicit UNION SELECT c.parent FROM contains c JOIN armed a ON a.typ = c.child),
+armed_types(oids) AS (SELECT coalesce(array_agg(typ), '{{}}') FROM armed)  -- an array: small plans, no JIT
 SELECT json_build_object(
   'marker', {CATALOG_MARKER},
   'search_path', current_schemas(true),
@@ -968,10 +1024,19 @@ SELECT json_build_object(
     FROM pg_cast c JOIN pg_type t ON t.oid = c.casttarget JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE c.castfunc <> 0),
   'domains', (SELECT json_agg(json_build_array(n.nspname, t.typname, 't', t.oid::int8))
-    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'd' AND t.oid >= {FIRST_NORMAL_OID}),
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE (t.typtype = 'd' AND t.oid >= {FIRST_NORMAL_OID}) OR t.oid = ANY((SELECT oids FROM armed_types)::oid[])),
   'relations', (SELECT json_agg(json_build_array(n.nspname, c.relname, c.oid::int8))
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.oid >= {FIRST_NORMAL_OID} AND (c.relkind = 'v' OR c.relrowsecurity)),
+    WHERE c.oid >= {FIRST_NORMAL_OID} AND (c.relkind = 'v' OR c.relrowsecurity OR c.oid IN (
+      SELECT a.attrelid FROM pg_attribute a, armed_types WHERE cardinality(oids) > 0 AND a.atttypid = ANY(oids)))),
+  'implicit', (SELECT json_agg(json_build_array(e.src_kind, e.src::int8, e.dst_kind, e.dst::int8)) FROM (
+      SELECT 't' AS src_kind, typ AS src, 'f' AS dst_kind, fn AS dst FROM implicit
+      UNION SELECT 't', c.parent, 't', c.child FROM contains c, armed_types WHERE c.child = ANY(oids)
+      UNION SELECT 'r', a.attrelid, 't', a.atttypid FROM pg_attribute a, armed_types
+        WHERE cardinality(oids) > 0 AND a.atttypid = ANY(oids)
+      UNION SELECT 'f', p.oid, 't', p.prorettype FROM pg_proc p, armed_types
+        WHERE cardinality(oids) > 0 AND p.prorettype = ANY(oids)) e),
   'edges', (SELECT json_agg(DISTINCT jsonb_build_array(e.src_kind, e.src::int8, e.dst_kind, e.dst::int8)) FROM (
       SELECT CASE d.classid WHEN 'pg_proc'::regclass THEN 'f' WHEN 'pg_constraint'::regclass THEN 't' ELSE 'r' END
                AS src_kind,
@@ -990,7 +1055,7 @@ SELECT json_build_object(
         AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_class'::regclass)) e
     WHERE e.src IS NOT NULL AND (e.src <> e.dst OR e.src_kind <> e.dst_kind)))"""
 
-Node = tuple[str, int]  # ("f", function oid), ("r", relation oid) or ("t", domain oid)
+Node = tuple[str, int]  # ("f", function oid), ("r", relation oid) or ("t", type oid)
 HOW_REACHED = {  # how a statement reached a function it does not call directly, for refusals
     "call": "{name}()",
     "attribute": "attribute notation .{name}",
@@ -1056,7 +1121,7 @@ class Catalog:
         for schema, name, oid in document.get("relations") or []:
             self.relations.setdefault(name, []).append((schema, ("r", oid)))
         self.edges: dict[Node, list[Node]] = {}
-        for src_kind, src, dst_kind, dst in document.get("edges") or []:
+        for src_kind, src, dst_kind, dst in (document.get("edges") or []) + (document.get("implicit") or []):
             self.edges.setdefault((src_kind, src), []).append((dst_kind, dst))
         # PostgreSQL records no dependency on its own (pinned) objects: what user function bodies, views, policies,
         # domain checks and argument defaults call is read from their text instead, every name that is a function
@@ -1348,12 +1413,14 @@ class Limits:
     run_as: str | None = None  # SET LOCAL ROLE: the privilege drop, or a permissions role's postgres_role
     search_path: str | None = None  # a permissions role's schemas: where unqualified names resolve
     catalog_marker: int | None = None  # agent SQL: fail the call if the catalog changed since its functions passed
+    jit: bool = True  # off for the catalog snapshot: its cost estimates invite a JIT compile that costs 100+ ms
 
     def sql(self, server_version: int) -> str:
         """SET_LIMITS_SQL, plus the role, search path and catalog guard when set."""
         sql = SET_LIMITS_SQL_14 if server_version >= 140000 else SET_LIMITS_SQL
         extras = [name for name, value in (("role", self.run_as), ("search_path", self.search_path)) if value]
         sql += "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
+        sql += "" if self.jit else ", pg_catalog.set_config('jit', 'off', true)"
         if self.catalog_marker is not None:  # a cast error, raised only when the marker moved (never folded away)
             sql += (f", (SELECT CASE WHEN m = ${4 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
                     f" END FROM (SELECT {CATALOG_MARKER} AS m) marker)")  # fmt: skip
@@ -1663,7 +1730,9 @@ class App:
                 await self.load_catalog()
 
     async def load_catalog(self) -> Catalog:
-        self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=self.scope()))
+        scope = self.scope()
+        scope = replace(scope, limits=replace(scope.limits, jit=False))
+        self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=scope))
         return self.catalog
 
     async def judge(self, statement: GatedStatement, scope: Scope) -> Catalog:

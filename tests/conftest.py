@@ -191,6 +191,7 @@ def active_queries(url: str, application: str) -> int:
 async def cancel_midway(client: Client, running: Callable[[], bool]) -> bool:
     """Start a long query, cancel the call once `running()` says it runs in Postgres; True if it then stops
     there within 5 s."""
+    await client.call_tool("execute_sql", {"sql": "SELECT 1"})  # the posture and catalog are loaded first
     async with anyio.create_task_group() as group:
         scope = anyio.CancelScope()
 

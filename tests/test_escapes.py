@@ -39,7 +39,8 @@ SEED = 0.5
 # path ends in escape_effect, SECURITY DEFINER and VOLATILE: it terminates the witness session (which survives a
 # rolled-back READ ONLY transaction), then writes a row into victim (which does not). The wrappers vary what a
 # catalog check sees: SECURITY DEFINER ones, an invoker STABLE SQL function (escape_stable), IMMUTABLE and STABLE
-# definers that the planner runs, a domain CHECK, an argument DEFAULT, a cast, operators, an aggregate, a
+# definers that the planner runs, a domain CHECK, an argument DEFAULT, a cast, operators, a default btree
+# operator class (its comparison runs for ORDER BY, DISTINCT, GROUP BY, UNION), an aggregate, a
 # whole-row function, views (one nested), a row-level security policy (superusers bypass it, pg_read_all_data does
 # not) and a view over pg_authid. escape_scratch is for the proofs.
 # fmt: off
@@ -67,6 +68,26 @@ CREATE TYPE public.escape_t AS (i int);
 CREATE FUNCTION public.escape_cast(t public.escape_t) RETURNS int LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     AS $$ BEGIN RETURN public.escape_effect(t.i); END $$;
 CREATE CAST (public.escape_t AS int) WITH FUNCTION public.escape_cast(public.escape_t);
+CREATE FUNCTION public.escape_cmp(a public.escape_t, b public.escape_t) RETURNS int LANGUAGE plpgsql IMMUTABLE
+    AS $$ BEGIN PERFORM public.escape_effect(0); RETURN 0; END $$;
+CREATE FUNCTION public.escape_lt(a public.escape_t, b public.escape_t) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT public.escape_cmp(a, b) < 0';
+CREATE FUNCTION public.escape_le(a public.escape_t, b public.escape_t) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT public.escape_cmp(a, b) <= 0';
+CREATE FUNCTION public.escape_eq(a public.escape_t, b public.escape_t) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT public.escape_cmp(a, b) = 0';
+CREATE FUNCTION public.escape_ge(a public.escape_t, b public.escape_t) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT public.escape_cmp(a, b) >= 0';
+CREATE FUNCTION public.escape_gt(a public.escape_t, b public.escape_t) RETURNS boolean LANGUAGE sql IMMUTABLE
+    AS 'SELECT public.escape_cmp(a, b) > 0';
+CREATE OPERATOR public.<~< (LEFTARG = public.escape_t, RIGHTARG = public.escape_t, FUNCTION = public.escape_lt);
+CREATE OPERATOR public.<~= (LEFTARG = public.escape_t, RIGHTARG = public.escape_t, FUNCTION = public.escape_le);
+CREATE OPERATOR public.=~= (LEFTARG = public.escape_t, RIGHTARG = public.escape_t, FUNCTION = public.escape_eq);
+CREATE OPERATOR public.>~= (LEFTARG = public.escape_t, RIGHTARG = public.escape_t, FUNCTION = public.escape_ge);
+CREATE OPERATOR public.>~> (LEFTARG = public.escape_t, RIGHTARG = public.escape_t, FUNCTION = public.escape_gt);
+CREATE OPERATOR CLASS public.escape_ops DEFAULT FOR TYPE public.escape_t USING btree AS
+    OPERATOR 1 public.<~<, OPERATOR 2 public.<~=, OPERATOR 3 public.=~=, OPERATOR 4 public.>~=,
+    OPERATOR 5 public.>~>, FUNCTION 1 public.escape_cmp(public.escape_t, public.escape_t);
 CREATE DOMAIN public.escape_dom AS int CHECK (public.escape_effect(VALUE) IS NOT NULL);
 CREATE FUNCTION public.escape_defaults(i int DEFAULT public.escape_effect(7)) RETURNS int LANGUAGE sql STABLE
     AS 'SELECT $1';
@@ -91,12 +112,20 @@ DROP AGGREGATE IF EXISTS public.escape_agg(int);
 DROP OPERATOR IF EXISTS public.=== (int, int);
 DROP OPERATOR IF EXISTS public.!!! (NONE, int);
 DROP CAST IF EXISTS (public.escape_t AS int);
+DROP OPERATOR FAMILY IF EXISTS public.escape_ops USING btree CASCADE;
+DROP OPERATOR IF EXISTS public.<~< (public.escape_t, public.escape_t), public.<~= (public.escape_t, public.escape_t),
+    public.=~= (public.escape_t, public.escape_t), public.>~= (public.escape_t, public.escape_t),
+    public.>~> (public.escape_t, public.escape_t);
+DROP FUNCTION IF EXISTS public.escape_lt(public.escape_t, public.escape_t),
+    public.escape_le(public.escape_t, public.escape_t), public.escape_eq(public.escape_t, public.escape_t),
+    public.escape_ge(public.escape_t, public.escape_t), public.escape_gt(public.escape_t, public.escape_t),
+    public.escape_cmp(public.escape_t, public.escape_t);
 DROP DOMAIN IF EXISTS public.escape_dom;
 DROP FUNCTION IF EXISTS public.escape_defaults(int), public.escape_stable(), public.escape_immutable(),
     public.escape_stable_definer(), public.escape_row(public.victim),
     public.escape_cast(public.escape_t), public.escape_op(int, int), public.escape_definer2(int, int),
     public.escape_definer(int);
-DROP TYPE IF EXISTS public.escape_t;
+DROP TYPE IF EXISTS public.escape_t CASCADE;
 DROP FUNCTION IF EXISTS public.escape_effect(int);
 """
 STATS_RESETS_SQL = """
@@ -658,6 +687,14 @@ HIDDEN_CALLS = [
     "SELECT CAST(ROW(1)::public.escape_t AS int)",
     "SELECT (ROW(2)::public.escape_t)::int",
     "SELECT 1 + ROW(5)::public.escape_t::int",
+    # the sort, group, set and greatest() comparisons call the default btree class's support function (escape_cmp),
+    # named nowhere in the statement
+    "SELECT x FROM (VALUES (ROW(1)::public.escape_t), (ROW(2)::public.escape_t)) v(x) ORDER BY x",
+    "SELECT DISTINCT x FROM (VALUES (ROW(1)::public.escape_t), (ROW(2)::public.escape_t)) v(x)",
+    "SELECT x, count(*) FROM (VALUES (ROW(1)::public.escape_t), (ROW(2)::public.escape_t)) v(x) GROUP BY x",
+    "SELECT ROW(1)::public.escape_t UNION SELECT ROW(2)::public.escape_t",
+    "SELECT row_number() OVER (ORDER BY x) FROM (VALUES (ROW(1)::public.escape_t), (ROW(2)::public.escape_t)) v(x)",
+    "SELECT greatest(ROW(1)::public.escape_t, ROW(2)::public.escape_t)",
     "SELECT 1::public.escape_dom",
     "SELECT CAST('2' AS public.escape_dom)",
     "SELECT public.escape_defaults()",

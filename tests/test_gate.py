@@ -26,6 +26,7 @@ ALLOWED = [
     ("SELECT * FROM json_to_record('{\"a\":1}') AS x(a int)", "select"),
     ("EXPLAIN SELECT 1", "explain"),
     ("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM shop.orders", "explain"),
+    ("SELECT rolname, rolsuper FROM pg_roles r WHERE r.rolcanlogin", "select"),
     ("SHOW work_mem", "show"),
     ("SHOW search_path", "show"),
     ("SHOW TIME ZONE", "show"),
@@ -107,6 +108,18 @@ REFUSED = [
     ("EXPLAIN ANALYZE DELETE FROM victim", "EXPLAIN ANALYZE DELETE refused"),
     ("EXPLAIN (ANALYZE) INSERT INTO victim VALUES (7, 'x')", "EXPLAIN ANALYZE INSERT refused"),
     ("EXPLAIN (ANALYZE true) UPDATE victim SET v = 'x'", "EXPLAIN ANALYZE UPDATE refused"),
+    ("EXPLAIN (ANALYZE false, ANALYZE true) DELETE FROM victim", "EXPLAIN ANALYZE DELETE refused"),
+    # settings kept on roles, foreign-server passwords under other names
+    ("SELECT rolname, rolconfig FROM pg_roles", "column rolconfig refused"),
+    ("SELECT pg_options_to_table(r.rolconfig) FROM pg_roles r", "column rolconfig refused"),
+    ("SELECT usename, useconfig FROM pg_user", "column useconfig refused"),
+    ("SELECT * FROM pg_roles", "name the columns"),
+    ("TABLE pg_roles", "name the columns"),
+    ("SELECT r FROM pg_roles r", "name the columns"),
+    ("SELECT to_jsonb(u) FROM pg_catalog.pg_user u", "name the columns"),
+    ("SELECT * FROM information_schema._pg_user_mappings", "_pg_user_mappings refused"),
+    ("SELECT * FROM information_schema.user_mapping_options", "user_mapping_options refused"),
+    ("SELECT * FROM xpath_table('k', 'd', 'pg_authid', '/a', 'true') AS t(a text, b text)", "xpath_table"),
     ("EXPLAIN ANALYZE WITH d AS (DELETE FROM victim RETURNING 1) SELECT * FROM d", "DELETE refused"),
     ("EXPLAIN ANALYZE SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
     ("EXPLAIN CREATE TABLE x AS SELECT 1", "EXPLAIN CREATE TABLE AS"),
@@ -230,6 +243,13 @@ def test_syntax_error_points_at_the_spot() -> None:
     message = str(refused.value)
     assert "LINE 3: WHERE id = = 1" in message
     assert message.splitlines()[-1] == " " * len("LINE 3: WHERE id = ") + "^"
+
+
+def test_sql_json_syntax_is_judged_as_calls() -> None:
+    """On servers before PostgreSQL 16/17 these words call functions of the same names."""
+    refs = ps.gate("SELECT json_scalar(1), json_serialize('1'), json_value('1', '$'), json_object('a': 1)").references
+    assert {ref.name for ref in refs if ref.kind == "call"} >= {"json_scalar", "json_serialize", "json_value",
+                                                                 "json_object"}  # fmt: skip
 
 
 def test_gate_is_cached() -> None:
