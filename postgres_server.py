@@ -1170,14 +1170,15 @@ def function_refusal(function: Function, config: Config, role: Role | None, buil
     """Why this function may not run for this caller, or None. Each rule says why in its message.
 
     `builtin_only`: a write's plan, which is made with the login role's privileges (planning a write needs
-    them, and runs no row): only PostgreSQL's own functions may appear in it.
+    them, and runs no row): only PostgreSQL's and extensions' functions, whose labels the policy trusts, may
+    appear in it (planning folds immutable ones and evaluates stable ones for estimates).
     """
     why = denied_function(function.name)
     if why:
         return why
-    if builtin_only and not function.builtin:
-        return ("is not one of PostgreSQL's built-in functions, the only ones EXPLAIN of a write may hold (a write "
-                "is planned with the login role's privileges)")  # fmt: skip
+    if builtin_only and not (function.builtin or function.extension):
+        return ("is the database's own function; EXPLAIN of a write, which is planned with the login role's "
+                "privileges, may hold only PostgreSQL's and extensions' functions")  # fmt: skip
     if role is not None and role.restricted and not role.postgres_role and function.name in CROSS_TABLE_FUNCTIONS:
         return (f"shows values of tables role {role.name!r} may not read; ask the operator to give the role a "
                 "postgres_role, so that PostgreSQL applies its privileges")  # fmt: skip
