@@ -967,12 +967,18 @@ CROSS_TABLE_FUNCTIONS = frozenset({
 })
 # fmt: on
 FIRST_NORMAL_OID = 16384  # objects below it were created by initdb: PostgreSQL's own
-# Catalogs whose change can change a verdict: functions, operators, casts, views, policies, extensions, schemas,
-# aggregates. Their cumulative write counters (pg_stat_get_tuples_*) tell that DDL happened, at no scan.
+# Catalogs whose change can change a verdict: functions (aggregates and extensions' functions included),
+# operators, casts, views, policies. Their cumulative insert and update counters (pg_stat_get_tuples_*) tell that
+# DDL happened, at no scan; a drop alone can only make a statement fail. The rest (schema renames, operator
+# classes, domains) waits for the periodic reload.
 CATALOG_MARKER = (
-    "(SELECT sum(pg_catalog.pg_stat_get_tuples_inserted(c) + pg_catalog.pg_stat_get_tuples_updated(c)"
-    " + pg_catalog.pg_stat_get_tuples_deleted(c))::bigint"
-    " FROM unnest('{1255,2617,2605,2618,3256,3079,2615,2600}'::oid[]) c)"
+    "("
+    + " + ".join(
+        f"pg_catalog.pg_stat_get_tuples_{counter}({oid})"
+        for oid in (1255, 2617, 2605, 2618, 3256)  # pg_proc, pg_operator, pg_cast, pg_rewrite, pg_policy
+        for counter in ("inserted", "updated")
+    )
+    + ")"
 )
 # Everything the policy needs, in one query: functions with their volatility, SECURITY DEFINER and owning
 # extension; operators and casts with their implementing functions; user views and row-level-security tables;
@@ -1405,8 +1411,7 @@ class RowSet:
     text_as_bytes: bool = False  # a SQL_ASCII database: text arrives as undecoded bytes
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):  # a tuple: built on every call, and `_replace` costs a fraction of dataclasses.replace
     """What every call sets with SET LOCAL before its statement (all of it ends with the transaction)."""
 
     statement_timeout_ms: int
@@ -1417,21 +1422,27 @@ class Limits:
     jit: bool = True  # off for the catalog snapshot: its cost estimates invite a JIT compile that costs 100+ ms
 
     def sql(self, server_version: int) -> str:
-        """SET_LIMITS_SQL, plus the role, search path and catalog guard when set."""
-        sql = SET_LIMITS_SQL_14 if server_version >= 140000 else SET_LIMITS_SQL
-        extras = [name for name, value in (("role", self.run_as), ("search_path", self.search_path)) if value]
-        sql += "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
-        sql += "" if self.jit else ", pg_catalog.set_config('jit', 'off', true)"
-        if self.catalog_marker is not None:  # a cast error, raised only when the marker moved (never folded away)
-            sql += (f", (SELECT CASE WHEN m = ${4 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
-                    f" END FROM (SELECT {CATALOG_MARKER} AS m) marker)")  # fmt: skip
-        return sql
+        return limits_sql(server_version >= 140000, bool(self.run_as), bool(self.search_path),
+                          self.catalog_marker is not None, self.jit)  # fmt: skip
 
     def params(self) -> list[bytes]:
         idle_ms = self.statement_timeout_ms * 2  # the server always rolls back first; this is a backstop
         values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.run_as, self.search_path,
                   self.catalog_marker]  # fmt: skip
         return [str(value).encode() for value in values if value is not None]
+
+
+@lru_cache(maxsize=32)
+def limits_sql(pg14: bool, role: bool, search_path: bool, guard: bool, jit: bool) -> str:
+    """SET_LIMITS_SQL, plus the role, search path, JIT and catalog guard when set ($4 onwards, in that order)."""
+    sql = SET_LIMITS_SQL_14 if pg14 else SET_LIMITS_SQL
+    extras = [name for name, wanted in (("role", role), ("search_path", search_path)) if wanted]
+    sql += "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
+    sql += "" if jit else ", pg_catalog.set_config('jit', 'off', true)"
+    if guard:  # a cast error, raised only when the marker moved (never folded away: the marker is not constant)
+        sql += (f", (SELECT CASE WHEN m = ${4 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
+                f" END FROM (SELECT {CATALOG_MARKER} AS m) marker)")  # fmt: skip
+    return sql
 
 
 CATALOG_CHANGED = "catalog changed since the function policy was loaded:"
@@ -1458,10 +1469,19 @@ HYGIENE_SQL = (
     b"SELECT pg_catalog.pg_advisory_unlock_all(),"
     b" pg_catalog.set_config('default_transaction_read_only', 'on', false),"
     b" current_user = session_user AND NOT EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql),"
-    # random() is per backend: reseed it from the strong generator, so no call can predict the next one's
-    b" pg_catalog.setseed(('x' || pg_catalog.left(pg_catalog.gen_random_uuid()::text, 8))::bit(32)::int"
-    b" / 2147483648.0)"
+    # random() is per backend: reseed it with a seed from this process's CSPRNG ($1, hygiene_params), so no call
+    # can predict the next one's (gen_random_uuid() in SQL cost ~40 us a call; os.urandom costs ~1)
+    b" pg_catalog.setseed($1::float8)"
 )
+
+
+def fresh_seed() -> float:
+    """A seed in [-1, 1) for HYGIENE_SQL: 53 bits from the OS's CSPRNG."""
+    return int.from_bytes(os.urandom(7), "big") % (1 << 53) / (1 << 52) - 1.0
+
+
+def hygiene_params() -> list[bytes | None]:
+    return [repr(fresh_seed()).encode()]
 CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
 BEGIN, ROLLBACK = b"BEGIN READ ONLY", b"ROLLBACK"
 
@@ -1487,7 +1507,7 @@ def statement_name(sql: bytes) -> bytes:
 async def configure_connection(conn: psycopg.AsyncConnection[Any]) -> None:
     """New pooled connections start read-only by default (one layer; each call also says READ ONLY)."""
     conn.pgconn.nonblocking = 1
-    await conn.execute(HYGIENE_SQL)
+    await conn.execute(HYGIENE_SQL, [fresh_seed()])
 
 
 async def _socket_ready(watch: Callable[..., Any], unwatch: Callable[[int], Any], fd: int) -> None:
@@ -1611,7 +1631,7 @@ async def run_read(
         Command(limits_sql.encode(), limits.params(), prepare),
         *statement,
         Command(ROLLBACK),
-        Command(HYGIENE_SQL, None, prepare),
+        Command(HYGIENE_SQL, hygiene_params(), prepare),
     ]
     results = await round_trip(conn, commands)
     failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
@@ -1636,7 +1656,7 @@ async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
         return
     try:
         rollback = [Command(ROLLBACK)] if conn.info.transaction_status != TransactionStatus.IDLE else []
-        results = await round_trip(conn, [*rollback, Command(HYGIENE_SQL)])
+        results = await round_trip(conn, [*rollback, Command(HYGIENE_SQL, hygiene_params())])
         await check_hygiene(conn, results[-1])
     except psycopg.Error:
         await conn.close()
@@ -1670,14 +1690,13 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """Everything one call may see and do, built once per call (`App.scope`) and passed to what needs it."""
 
     role: Role | None  # the caller's permissions role (None: no permissions file)
     limits: Limits
     max_rows: int
-    schemas: list[str] | None  # $1 of every introspection query: the schemas shown (None: every non-system one)
+    schemas: tuple[str, ...] | None  # $1 of every introspection query: the schemas shown (None: every one)
     timeout_setting: str = "POSTGRES_STATEMENT_TIMEOUT_MS"  # what set limits.statement_timeout_ms, for errors
 
     def sees(self, schema: str, table: str) -> bool:
@@ -1704,9 +1723,17 @@ class App:
     run_as: str | None = None  # the role every call drops to (decided from the posture by `run_as_role`)
     catalog: Catalog | None = None
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _scopes: dict[tuple[Role | None, bool, str | None], Scope] = field(default_factory=dict)
 
     def scope(self, role: Role | None = None, *, login: bool = False) -> Scope:
-        """The caller's scope; `login`: as the login role itself (the posture must see its own privileges)."""
+        """The caller's scope; `login`: as the login role itself (the posture must see its own privileges).
+        Built once per role and run-as role: every call of the same role shares it (it is immutable)."""
+        key = (role, login, self.run_as)
+        if key not in self._scopes:
+            self._scopes[key] = self._build_scope(role, login)
+        return self._scopes[key]
+
+    def _build_scope(self, role: Role | None, login: bool) -> Scope:
         config = self.config
         schemas = config.schemas
         if role is not None and role.schemas is not None:
@@ -1718,12 +1745,13 @@ class App:
         search_path = ", ".join(quote_ident(s) for s in role.schemas) if role and role.schemas else None
         max_rows = min(config.max_rows, role.max_rows or config.max_rows) if role else config.max_rows
         limits = Limits(timeout, config.lock_timeout_ms, run_as, search_path)
-        return Scope(role, limits, max_rows, list(schemas) if schemas is not None else None, source)
+        return Scope(role, limits, max_rows, schemas, source)
+
+    def prepared(self) -> bool:
+        return self.posture is not None and self.catalog is not None and not self.catalog.stale()
 
     async def prepare_calls(self) -> None:
         """Before the first call: the posture (which role calls run as) and the catalog snapshot; again after DDL."""
-        if self.posture is not None and self.catalog is not None and not self.catalog.stale():
-            return
         async with self._loading:
             if self.posture is None:
                 await fetch_posture(self)
@@ -1732,14 +1760,15 @@ class App:
 
     async def load_catalog(self) -> Catalog:
         scope = self.scope()
-        scope = replace(scope, limits=replace(scope.limits, jit=False))
+        scope = scope._replace(limits=scope.limits._replace(jit=False))
         self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=scope))
         return self.catalog
 
     async def judge(self, statement: GatedStatement, scope: Scope) -> Catalog:
         """Refuse (GateRefusal) unless every function the statement may run passes the policy; returns the
         snapshot it was judged on. A name the snapshot does not know reloads it first (created since?)."""
-        await self.prepare_calls()
+        if not self.prepared():
+            await self.prepare_calls()
         assert self.catalog is not None
         if unknown_functions(statement, self.catalog) and time.monotonic() - self.catalog.loaded_at > 1:
             async with self._loading:
@@ -2592,10 +2621,14 @@ async def run_agent_sql(
         cursor = statement.kind == "select"
         if statement.plans_write:  # planning a write checks write privileges: planned as the login role
             login = scope.role.postgres_role if scope.role else None
-            scope = replace(scope, limits=replace(scope.limits, run_as=login))
+            scope = scope._replace(limits=scope.limits._replace(run_as=login))
         for _ in range(2):
             catalog = await app.judge(statement, scope)
-            guarded = replace(scope, limits=replace(scope.limits, catalog_marker=catalog.marker))
+            guarded = (
+                scope._replace(limits=scope.limits._replace(catalog_marker=catalog.marker))
+                if statement.references
+                else scope  # nothing to resolve (SELECT 1): no DDL can change the verdict, so no guard
+            )
             try:
                 rowset = await app.read(statement.sql, params or None, scope=guarded, cursor=cursor, fetch=limit)
                 return rowset, await app.column_types(rowset.columns, scope)
@@ -2689,7 +2722,7 @@ async def respond(
     scope: Scope | None = None
     try:
         role = caller_role(app.permissions, tool) if app.permissions is not None else None
-        if app.pool is not None:
+        if app.pool is not None and not app.prepared():
             await app.prepare_calls()
         scope = app.scope(role)
         answer = await produce(app, scope)
