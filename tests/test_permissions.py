@@ -174,6 +174,8 @@ LEAK_ROUTES = [
     ("SELECT query_to_xml('select * from hr.employees', true, true, '')", "query_to_xml() refused"),
     ("SELECT ('select salary from hr.employees'::text).query_to_xml", "query_to_xml() refused"),
     ("SELECT current_setting('app.jwt_secret')", "refused"),
+    ("SELECT CAST((SELECT email FROM hr.employees LIMIT 1) AS int)", "hr.employees is outside"),
+    ("SELECT 1 FROM shop.orders WHERE id = (SELECT salary::text::int FROM employees LIMIT 1)", "qualify 'employees'"),
 ]
 
 
