@@ -1482,6 +1482,8 @@ def fresh_seed() -> float:
 
 def hygiene_params() -> list[bytes | None]:
     return [repr(fresh_seed()).encode()]
+
+
 CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
 BEGIN, ROLLBACK = b"BEGIN READ ONLY", b"ROLLBACK"
 

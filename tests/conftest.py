@@ -205,6 +205,23 @@ async def cancel_midway(client: Client, running: Callable[[], bool]) -> bool:
     return await wait_for(lambda: not running(), 5)
 
 
+def admin(url: str, sql: str) -> None:
+    """Run SQL as the superuser, outside the server under test (fixtures, DDL a test needs)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def objects(url: str, setup: str, teardown: str) -> Iterator[str]:
+    """Database objects a test needs, created before it (after a clean-up) and dropped after it."""
+    admin(url, teardown)
+    admin(url, setup)
+    try:
+        yield url
+    finally:
+        admin(url, teardown)
+
+
 def fingerprint(url: str) -> tuple[Any, ...]:
     """What must never change: the victim rows, the set of relations, functions, roles, sequences, settings."""
     with psycopg.connect(url, autocommit=True) as conn:

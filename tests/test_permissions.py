@@ -3,12 +3,13 @@ postgres_role makes Postgres itself enforce grants (SET LOCAL ROLE inside the re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import SLOW_SQL, call, connect, ps
+from conftest import SLOW_SQL, call, connect, objects, ps
 
 pytestmark = pytest.mark.anyio
 
@@ -149,14 +150,9 @@ LEAK_TEARDOWN = 'DROP SCHEMA IF EXISTS "shop.internal" CASCADE; DROP FUNCTION IF
 
 
 @pytest.fixture
-def leak_routes(database_url: str) -> Any:
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(LEAK_SETUP)  # type: ignore[arg-type]
-    yield
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(LEAK_TEARDOWN)  # type: ignore[arg-type]
+def leak_routes(database_url: str) -> Iterator[str]:
+    with objects(database_url, LEAK_SETUP, LEAK_TEARDOWN) as url:
+        yield url
 
 
 # Routes to other tables' values for a role limited to shop.orders (without postgres_role): each refused.

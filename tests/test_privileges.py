@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from conftest import call, connect, fingerprint, ps
+from conftest import admin, call, connect, fingerprint, objects, ps
 from test_security import BYPASS_WRITES
 
 pytestmark = pytest.mark.anyio
@@ -51,17 +51,8 @@ DROP SCHEMA IF EXISTS hidden_fns CASCADE;
 
 @pytest.fixture(scope="module")
 def functions_db(database_url: str) -> Iterator[str]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(TEARDOWN_SQL)  # type: ignore[arg-type]
-        conn.execute(SETUP_SQL)  # type: ignore[arg-type]
-    yield database_url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(TEARDOWN_SQL)  # type: ignore[arg-type]
-
-
-def admin(url: str, sql: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+    with objects(database_url, SETUP_SQL, TEARDOWN_SQL) as url:
+        yield url
 
 
 # (statement, words the refusal names: the function and the rule)
