@@ -192,6 +192,8 @@ SETTINGS: tuple[Setting, ...] = (
             "most rows a result returns"),
     Setting("max_response_bytes", "--max-response-bytes", ("MCP_MAX_RESPONSE_BYTES",), 60_000,
             _int_range(1_000, 100_000_000), "most bytes of result text per call"),
+    Setting("max_sql_bytes", "--max-sql-bytes", ("MCP_MAX_SQL_BYTES",), 131_072, _int_range(1_024, 16_777_216),
+            "longest SQL text execute_sql accepts (refused before parsing)"),
     Setting("max_cell_chars", "--max-cell-chars", ("MCP_MAX_CELL_CHARS",), 2_000, _int_range(16, 10_000_000),
             "longer values are cut with a marker"),
     Setting("schemas", "--schemas", ("POSTGRES_SCHEMAS",), None, lambda v: _csv(v) or None,
@@ -253,6 +255,7 @@ class Config:
     lock_timeout_ms: int = 5_000
     max_rows: int = 500
     max_response_bytes: int = 60_000
+    max_sql_bytes: int = 131_072
     max_cell_chars: int = 2_000
     schemas: tuple[str, ...] | None = None
     permissions_file: str | None = None
@@ -764,16 +767,26 @@ def _refuse_setting(name: str) -> None:
         raise GateRefusal(f"reading setting {name} refused: it reveals a secret or a host file location")
 
 
-@lru_cache(maxsize=1024)
+GATE_CACHED_CHARS = 8_192  # statements up to this long are remembered (512 of them: a few MB at most)
+GATE_OFF_LOOP_CHARS = 16_384  # longer ones are parsed on a worker thread (~1 ms per KB), never on the event loop
+
+
 def gate(sql: str) -> GatedStatement:
     """Parse with PostgreSQL's grammar and let through exactly one read. Raises GateRefusal."""
+    return _cached_gate(sql) if len(sql) <= GATE_CACHED_CHARS else _gate(sql)
+
+
+def _gate(sql: str) -> GatedStatement:
     from pglast.parser import ParseError, parse_sql_json  # imported on first use: keeps start-up fast
 
-    try:
-        parsed = loads(parse_sql_json(sql))
+    try:  # orjson directly: pglast's integers are 32-bit (larger literals are strings), no exact fallback needed
+        parsed = orjson.loads(parse_sql_json(sql))
     except ParseError as exc:
         position = exc.args[1] + 1 if len(exc.args) > 1 else None  # args[1]: 0-based character offset
         raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, position)) from None
+    except (orjson.JSONDecodeError, RecursionError):
+        raise GateRefusal("statement nested too deeply to check (more than about 1,000 levels of parentheses or "
+                          "subqueries): flatten it") from None  # fmt: skip
     statements = parsed.get("stmts", [])
     if not statements:
         raise GateRefusal("empty statement: send one SELECT, VALUES, TABLE, EXPLAIN or SHOW statement")
@@ -795,6 +808,9 @@ def gate(sql: str) -> GatedStatement:
     return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()),
                           relations=relations, references=references, settings=settings + read,
                           plans_write=plan_only and next(iter(top["query"])) in WRITE_NODES)  # fmt: skip
+
+
+_cached_gate = lru_cache(maxsize=512)(_gate)
 
 
 def _analyzes(explain: dict[str, Any]) -> bool:
@@ -1350,14 +1366,32 @@ def cell_converter(oid: int, max_chars: int, text_as_bytes: bool) -> Callable[[A
     """The conversion a column's values need to be JSON-safe (None: none). Long cells are cut per row."""
     if oid in FLOAT_OIDS:
         return lambda v: v if v is None else _finite(v)
-    if oid in JSON_OIDS:  # parsed only when short enough to keep
-        return lambda v: v if v is None or len(v) > max_chars or not isinstance(v, str) else loads(v)
+    if oid in JSON_OIDS:  # parsed only when short enough to keep, and shallow enough for every client to read
+        return lambda v: v if v is None or len(v) > max_chars or not isinstance(v, str) or too_deep(v) else loads(v)
     info = ADAPTERS.types.get(oid)
     if oid in ARRAY_OIDS and (text_as_bytes or (info is not None and info.name in ("float4", "float8"))):
         return lambda v: v if v is None else _plain(v)
     if text_as_bytes and oid not in NATIVE_OIDS:
         return lambda v: v if v is None or isinstance(v, str) else bytes(v).decode("utf-8", "backslashreplace")
     return None
+
+
+MAX_JSON_DEPTH = 64  # deeper json/jsonb values are returned as their text: clients' parsers stop near 100-1,000
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def too_deep(text: str) -> bool:
+    """Whether a JSON text nests deeper than MAX_JSON_DEPTH (strings do not count)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest > MAX_JSON_DEPTH
 
 
 def cut_cell(value: Any, limit: int) -> Any:
@@ -2612,13 +2646,24 @@ async def answer_list_enums(app: App, scope: Scope, schema: str | None) -> Answe
     return Answer({"enums": enums}, "\n".join(lines) or "no enum types", rows=len(enums))
 
 
+def check_sql_size(sql: str, limit: int) -> None:
+    """Refuse SQL text over MCP_MAX_SQL_BYTES before any parsing."""
+    size = len(sql) if len(sql) * 4 <= limit else len(sql.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ToolFailure(f"statement is {size:,} bytes, over MCP_MAX_SQL_BYTES ({limit:,}): send a shorter one "
+                          "(a long list of values fits in one array parameter: WHERE id = ANY($1))",
+                          kind="too_large")  # fmt: skip
+
+
 async def run_agent_sql(
     app: App, scope: Scope, sql: str, params: list[Any] | None, limit: int
 ) -> tuple[RowSet, list[str]]:
     """The gate, the caller's relation and function checks, then the read. If functions, operators, views or
     policies changed after the statement was judged, it is judged again on a fresh snapshot before it runs."""
     try:
-        statement = gate(sql)
+        check_sql_size(sql, app.config.max_sql_bytes)
+        long = len(sql) > GATE_OFF_LOOP_CHARS  # parsing costs ~1 ms per KB: keep the event loop free for others
+        statement = await anyio.to_thread.run_sync(gate, sql) if long else gate(sql)
         check_relations(statement.relations, scope.role)
         cursor = statement.kind == "select"
         if statement.plans_write:  # planning a write checks write privileges: planned as the login role

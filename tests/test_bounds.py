@@ -196,3 +196,23 @@ async def test_connection_lost_mid_session_is_retried_once(database_url: str) ->
             await anyio.sleep(0.1)
             again = await call(client, "execute_sql", sql="SELECT 3")
     assert again.data["rows"] == [[3]], again
+
+
+async def test_sql_text_is_bounded_before_parsing(database_url: str) -> None:
+    config = ps.Config(conn=database_url, max_sql_bytes=50_000)
+    values = ",".join(str(i) for i in range(9_000))  # ~48 KB: parsed on a worker thread
+    async with connect(config) as client:
+        fits = await call(client, "execute_sql", sql=f"SELECT count(*) FROM victim WHERE id IN ({values})")
+        over = await call(client, "execute_sql", sql=f"SELECT 1 WHERE 1 IN ({values},{values})")
+        multibyte = await call(client, "execute_sql", sql="SELECT '" + "é" * 30_000 + "'")
+    assert fits.data["rows"] == [[3]]
+    assert over.is_error and "over MCP_MAX_SQL_BYTES (50,000)" in over.text and "= ANY($1)" in over.text
+    assert multibyte.is_error and "statement is 60," in multibyte.text  # bytes, not characters
+
+
+async def test_deep_json_values_come_back_as_text(config: ps.Config) -> None:
+    async with connect(config) as client:  # the test client parses every answer, as Claude Code's does
+        result = await call(client, "execute_sql", sql=(
+            "SELECT (repeat('[', 500) || repeat(']', 500))::jsonb AS deep, '[[1]]'::jsonb AS shallow"))  # fmt: skip
+    deep, shallow = result.data["rows"][0]
+    assert isinstance(deep, str) and deep.startswith("[[[") and shallow == [[1]]

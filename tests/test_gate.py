@@ -252,8 +252,23 @@ def test_sql_json_syntax_is_judged_as_calls() -> None:
                                                                  "json_object"}  # fmt: skip
 
 
-def test_gate_is_cached() -> None:
-    ps.gate.cache_clear()
+def test_gate_is_cached_for_statements_of_ordinary_length() -> None:
+    ps._cached_gate.cache_clear()
     ps.gate("SELECT 42")
     ps.gate("SELECT 42")
-    assert ps.gate.cache_info().hits == 1
+    long = "SELECT 1 WHERE 1 IN (" + ",".join(["1"] * 5_000) + ")"
+    ps.gate(long)
+    ps.gate(long)
+    assert ps._cached_gate.cache_info().hits == 1 and ps._cached_gate.cache_info().currsize == 1
+
+
+def test_deep_nesting_is_a_clear_refusal() -> None:
+    for depth in (500, 2_000):
+        with pytest.raises(ps.GateRefusal, match="nested too deeply to check"):
+            ps.gate("SELECT " + "NOT (" * depth + "true" + ")" * depth)
+    assert ps.gate("SELECT " + "NOT (" * 100 + "true" + ")" * 100).kind == "select"
+
+
+def test_json_depth() -> None:
+    assert not ps.too_deep('{"a": [[["[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["]]]}')
+    assert ps.too_deep("[" * 65 + "]" * 65) and not ps.too_deep("[" * 64 + "]" * 64)
