@@ -103,6 +103,14 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _size(value: str) -> str:
+    """A PostgreSQL memory or disk size: 64MB, 512kB, 1GB."""
+    match = re.fullmatch(r"\s*(\d+)\s*(kB|MB|GB|TB)\s*", value)
+    if not match:
+        raise ValueError("must be a size such as 16MB, 512kB or 1GB")
+    return f"{match[1]}{match[2]}"
+
+
 def _url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -188,6 +196,10 @@ SETTINGS: tuple[Setting, ...] = (
             _int_range(100, 3_600_000), "server-side statement timeout"),
     Setting("lock_timeout_ms", "--lock-timeout-ms", ("POSTGRES_LOCK_TIMEOUT_MS",), 5_000,
             _int_range(10, 3_600_000), "server-side lock wait timeout"),
+    Setting("work_mem", "--work-mem", ("POSTGRES_WORK_MEM",), "16MB", _size,
+            "memory each sort or hash of a call may use before spilling to disk (SET LOCAL work_mem)"),
+    Setting("temp_file_limit", "--temp-file-limit", ("POSTGRES_TEMP_FILE_LIMIT",), "256MB", _size,
+            "disk a call's temporary files may use (SET LOCAL temp_file_limit; needs a superuser login)"),
     Setting("max_rows", "--max-rows", ("POSTGRES_MAX_ROWS",), 500, _int_range(1, 100_000),
             "most rows a result returns"),
     Setting("max_response_bytes", "--max-response-bytes", ("MCP_MAX_RESPONSE_BYTES",), 60_000,
@@ -253,6 +265,8 @@ class Config:
     pool_timeout_s: int = 5
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
+    work_mem: str = "16MB"
+    temp_file_limit: str = "256MB"
     max_rows: int = 500
     max_response_bytes: int = 60_000
     max_sql_bytes: int = 131_072
@@ -1450,31 +1464,34 @@ class Limits(NamedTuple):  # a tuple: built on every call, and `_replace` costs 
 
     statement_timeout_ms: int
     lock_timeout_ms: int
+    work_mem: str = "16MB"
+    temp_file_limit: str | None = None  # only a superuser login may set it (then before the role drop)
     run_as: str | None = None  # SET LOCAL ROLE: the privilege drop, or a permissions role's postgres_role
     search_path: str | None = None  # a permissions role's schemas: where unqualified names resolve
     catalog_marker: int | None = None  # agent SQL: fail the call if the catalog changed since its functions passed
     jit: bool = True  # off for the catalog snapshot: its cost estimates invite a JIT compile that costs 100+ ms
 
     def sql(self, server_version: int) -> str:
-        return limits_sql(server_version >= 140000, bool(self.run_as), bool(self.search_path),
-                          self.catalog_marker is not None, self.jit)  # fmt: skip
+        # temp_file_limit first: PostgreSQL evaluates the list left to right, and only the login role may set it
+        named = (("temp_file_limit", self.temp_file_limit), ("role", self.run_as), ("search_path", self.search_path))
+        extras = tuple(name for name, value in named if value)
+        return limits_sql(server_version >= 140000, extras, self.catalog_marker is not None, self.jit)
 
     def params(self) -> list[bytes]:
         idle_ms = self.statement_timeout_ms * 2  # the server always rolls back first; this is a backstop
-        values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.run_as, self.search_path,
-                  self.catalog_marker]  # fmt: skip
+        values = [self.statement_timeout_ms, self.lock_timeout_ms, idle_ms, self.work_mem, self.temp_file_limit,
+                  self.run_as, self.search_path, self.catalog_marker]  # fmt: skip
         return [str(value).encode() for value in values if value is not None]
 
 
-@lru_cache(maxsize=32)
-def limits_sql(pg14: bool, role: bool, search_path: bool, guard: bool, jit: bool) -> str:
-    """SET_LIMITS_SQL, plus the role, search path, JIT and catalog guard when set ($4 onwards, in that order)."""
+@lru_cache(maxsize=64)
+def limits_sql(pg14: bool, extras: tuple[str, ...], guard: bool, jit: bool) -> str:
+    """SET_LIMITS_SQL, plus the `extras` settings ($5 onwards, in order), JIT off and the catalog guard."""
     sql = SET_LIMITS_SQL_14 if pg14 else SET_LIMITS_SQL
-    extras = [name for name, wanted in (("role", role), ("search_path", search_path)) if wanted]
-    sql += "".join(f", pg_catalog.set_config('{name}', ${4 + i}, true)" for i, name in enumerate(extras))
+    sql += "".join(f", pg_catalog.set_config('{name}', ${5 + i}, true)" for i, name in enumerate(extras))
     sql += "" if jit else ", pg_catalog.set_config('jit', 'off', true)"
     if guard:  # a cast error, raised only when the marker moved (never folded away: the marker is not constant)
-        sql += (f", (SELECT CASE WHEN m = ${4 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
+        sql += (f", (SELECT CASE WHEN m = ${5 + len(extras)}::bigint THEN 0 ELSE ('{CATALOG_CHANGED} ' || m)::int"
                 f" END FROM (SELECT {CATALOG_MARKER} AS m) marker)")  # fmt: skip
     return sql
 
@@ -1491,6 +1508,7 @@ SET_LIMITS_SQL = (
     "SELECT pg_catalog.set_config('statement_timeout', $1, true),"
     " pg_catalog.set_config('lock_timeout', $2, true),"
     " pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true),"
+    " pg_catalog.set_config('work_mem', $4, true),"
     " pg_catalog.set_config('IntervalStyle', 'iso_8601', true)"
 )
 # PostgreSQL 14+: the backend also notices a vanished client within a second and stops the query.
@@ -1757,6 +1775,7 @@ class App:
     permissions: Permissions | None = None
     prepare: bool = True  # off once a transaction pooler shows (prepared statements do not survive there)
     run_as: str | None = None  # the role every call drops to (decided from the posture by `run_as_role`)
+    temp_file_limit: str | None = None  # set per call when the login role may (a superuser): from the posture
     catalog: Catalog | None = None
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scopes: dict[tuple[Role | None, bool, str | None], Scope] = field(default_factory=dict)
@@ -1780,7 +1799,8 @@ class App:
         run_as = None if login else (role.postgres_role if role and role.postgres_role else self.run_as)
         search_path = ", ".join(quote_ident(s) for s in role.schemas) if role and role.schemas else None
         max_rows = min(config.max_rows, role.max_rows or config.max_rows) if role else config.max_rows
-        limits = Limits(timeout, config.lock_timeout_ms, run_as, search_path)
+        temp_files = None if login else self.temp_file_limit
+        limits = Limits(timeout, config.lock_timeout_ms, config.work_mem, temp_files, run_as, search_path)
         return Scope(role, limits, max_rows, schemas, source)
 
     def prepared(self) -> bool:
@@ -1916,6 +1936,8 @@ ERROR_ADVICE = {
     "55P03": "waited past lock_timeout ({lock} ms, POSTGRES_LOCK_TIMEOUT_MS): another session holds a conflicting "
     "lock (for example a running ALTER TABLE); retry later",
     "25006": "this server is read-only: only reads can run",
+    "53400": "a limit of the call was reached (temporary files past temp_file_limit {temp}, POSTGRES_TEMP_FILE_LIMIT, "
+    "when a sort or hash spilled to disk): aggregate, filter or LIMIT the query",
     "42501": "calls run as database role {role}, which lacks this privilege; ask the operator to GRANT it if "
     "agents should have it",
     "25P03": "the transaction stayed idle too long and was ended; retry",
@@ -1941,7 +1963,8 @@ def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0,
     if advice and scope is not None:
         limits = scope.limits
         values = {"timeout": limits.statement_timeout_ms, "timeout_setting": scope.timeout_setting,
-                  "lock": limits.lock_timeout_ms, "role": limits.run_as or "the login role"}  # fmt: skip
+                  "lock": limits.lock_timeout_ms, "role": limits.run_as or "the login role",
+                  "temp": limits.temp_file_limit or "(the role's own)"}  # fmt: skip
         lines.append("NOTE: " + advice.format(**values))
     return "\n".join(lines)
 
@@ -2204,7 +2227,8 @@ SELECT json_build_object(
         WHERE b.rolname = 'pg_read_all_data'), false),
     'read_role_exists', EXISTS (SELECT FROM pg_roles b WHERE b.rolname = $1),
     'read_role_settable', (SELECT pg_has_role(current_user, b.oid, {may_set}) FROM pg_roles b WHERE b.rolname = $1),
-    'read_role_superuser', (SELECT b.rolsuper FROM pg_roles b WHERE b.rolname = $1))
+    'read_role_superuser', (SELECT b.rolsuper FROM pg_roles b WHERE b.rolname = $1),
+    'role_temp_file_limit', current_setting('temp_file_limit'))
 FROM pg_roles r WHERE r.rolname = current_user""".format(
     # SET ROLE needs membership WITH SET from PostgreSQL 16 on (the privilege name is checked only when run)
     may_set="CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END"
@@ -3315,6 +3339,10 @@ async def fetch_posture(app: App) -> dict[str, Any]:
     posture["read_only_role"] = not posture["warnings"]
     app.run_as = run_as_role(posture, app.config) or None
     posture["run_as"] = app.run_as or posture["user"]
+    app.temp_file_limit = app.config.temp_file_limit if posture["superuser"] else None
+    posture["temp_file_limit"] = app.temp_file_limit or posture["role_temp_file_limit"]
+    posture["work_mem"] = app.config.work_mem
+    posture["bound_warnings"] = bound_warnings(posture, app.config)
     app.posture = posture
     return posture
 
@@ -3333,12 +3361,16 @@ async def report_posture(app: App) -> None:
         log.warning("database not reachable yet: %s", str(exc).split("\n")[0])
         return
     log.info(
-        "connected: PostgreSQL %s, database %s, user %s; calls run as %s",
+        "connected: PostgreSQL %s, database %s, user %s; calls run as %s with work_mem %s, temp_file_limit %s",
         posture["server_version"],
         posture["database"],
         posture["user"],
         posture["run_as"],
+        posture["work_mem"],
+        posture["temp_file_limit"],
     )
+    for warning in posture["bound_warnings"]:
+        log.warning("%s", warning)
     if posture["warnings"]:
         dropped = posture["run_as"] != posture["user"]
         log.warning(
@@ -3348,6 +3380,16 @@ async def report_posture(app: App) -> None:
             if dropped
             else "Every call still runs in a read-only transaction, but with these privileges.",
         )
+
+
+def bound_warnings(posture: dict[str, Any], config: Config) -> list[str]:
+    """Per-call bounds the server could not set, with what to do about them."""
+    if posture["superuser"] or posture["role_temp_file_limit"] != "-1":
+        return []
+    return [
+        f"temp files of a call are unbounded: only a superuser may SET temp_file_limit per call; run "
+        f"ALTER ROLE {posture['user']} SET temp_file_limit = '{config.temp_file_limit}' (POSTGRES_TEMP_FILE_LIMIT)"
+    ]
 
 
 def warn_roles_without_postgres_role(permissions: Permissions) -> None:
@@ -3432,6 +3474,8 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
                 "warnings": posture["warnings"],
                 "user": posture["user"],
                 "calls_run_as": posture["run_as"],
+                "work_mem": posture["work_mem"],
+                "temp_file_limit": posture["temp_file_limit"],
             }
         )
 
@@ -3651,6 +3695,8 @@ async def run_check(config: Config) -> int:
         print("role posture: read-only role (no superuser, no write privileges)")
     dropped = posture["run_as"] != posture["user"]
     print(f"calls run as: {posture['run_as']}" + (" (privileges dropped with SET LOCAL ROLE)" if dropped else ""))
+    print(f"per call: work_mem {posture['work_mem']}, temp_file_limit {posture['temp_file_limit']}")
+    print("\n".join(f"  - {warning}" for warning in posture["bound_warnings"]))
     failures = 0
     async with Client(build_server(config), mode="legacy") as client:
         schemas = await client.call_tool("list_schemas", {})

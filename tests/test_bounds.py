@@ -216,3 +216,14 @@ async def test_deep_json_values_come_back_as_text(config: ps.Config) -> None:
             "SELECT (repeat('[', 500) || repeat(']', 500))::jsonb AS deep, '[[1]]'::jsonb AS shallow"))  # fmt: skip
     deep, shallow = result.data["rows"][0]
     assert isinstance(deep, str) and deep.startswith("[[[") and shallow == [[1]]
+
+
+async def test_temporary_files_of_a_call_are_bounded(database_url: str) -> None:
+    config = ps.Config(conn=database_url, work_mem="64kB", temp_file_limit="1MB")
+    spill = "SELECT count(*) FROM (SELECT g FROM generate_series(1, 300000) g ORDER BY g DESC) s"
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql=spill)
+        settings = await call(client, "execute_sql", sql="SELECT current_setting('work_mem'), "
+                              "current_setting('temp_file_limit')")  # fmt: skip
+    assert result.is_error and "ERROR 53400" in result.text and "POSTGRES_TEMP_FILE_LIMIT" in result.text
+    assert settings.data["rows"] == [["64kB", "1MB"]]

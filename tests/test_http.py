@@ -101,6 +101,7 @@ async def test_health_and_ready(database_url: str, reader_url: str) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert ready.json()["read_only_role"] is False and "role is a superuser" in ready.json()["warnings"]
     assert ready.json()["calls_run_as"] == "pg_read_all_data"  # the privilege drop
+    assert ready.json()["work_mem"] == "16MB" and ready.json()["temp_file_limit"] == "256MB"
     async with http_app(http_config(reader_url), token=None) as http:
         reader = (await http.get("/ready")).json()
     assert reader["read_only_role"] is True and reader["warnings"] == []

@@ -46,6 +46,8 @@ def test_check_reports_posture_and_runs_every_tool(database_url: str, reader_url
     reader = run_server("--check", "--conn", reader_url)
     assert reader.returncode == 0 and "role posture: read-only role" in reader.stdout
     assert "calls run as: mcp_test_reader\n" in reader.stdout
+    assert "per call: work_mem 16MB, temp_file_limit 256MB" in superuser.stdout
+    assert "ALTER ROLE mcp_test_reader SET temp_file_limit = '256MB'" in reader.stdout  # not a superuser
 
 
 def test_check_fails_clearly_without_a_database() -> None:
