@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import stat
 import sys
 import time
 import weakref
@@ -3776,6 +3777,15 @@ class _PipeWriter:
         await self._writer.drain()
 
 
+def pollable(fd: int) -> bool:
+    """A pipe, socket or terminal: what epoll can watch (not a regular file, not /dev/null)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+
+
 async def event_loop_stdio() -> tuple[Any, Any]:
     """stdin/stdout as event-loop pipes, or (None, None) to keep the SDK's own when they are not pipes.
 
@@ -3784,6 +3794,9 @@ async def event_loop_stdio() -> tuple[Any, Any]:
     stderr, so a stray print can never corrupt the protocol stream.
     """
     loop = asyncio.get_running_loop()
+    if not (pollable(0) and pollable(1)):  # a regular file or /dev/null: the event loop cannot poll it
+        log.debug("stdio is not a pipe, socket or terminal; using the SDK's threaded stdio")
+        return None, None
     wire_in, wire_out = os.dup(0), os.dup(1)
     try:
         reader = asyncio.StreamReader(limit=64 * 1024 * 1024)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+from typing import Any
 
 import pytest
 from conftest import ROOT
@@ -83,3 +86,40 @@ async def test_demo_serves_a_seeded_database() -> None:
     assert {"shop", "hr", "analytics"} <= names
     assert len(join.structured_content["rows"]) == 5  # type: ignore[index]
     assert who.structured_content["rows"] == [["mcp_reader"]]  # type: ignore[index]
+
+
+INITIALIZE = (
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},'
+    '"clientInfo":{"name":"shell","version":"1"}}}\n{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+    '{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n'
+)
+
+
+def test_stdin_at_eof_ends_the_server_cleanly(database_url: str) -> None:
+    import subprocess
+
+    finished = subprocess.run([sys.executable, "-m", "postgres_server"], stdin=subprocess.DEVNULL, capture_output=True,
+                              cwd=str(ROOT), env={"DATABASE_URL": database_url}, timeout=30, check=False)  # fmt: skip
+    assert finished.returncode == 0 and b"Traceback" not in finished.stderr, finished.stderr.decode()[-2000:]
+
+
+def test_stdout_to_a_file_works(database_url: str, tmp_path: Any) -> None:
+    """A pipe in, a regular file out (`… > answers.jsonl`): the file gets every answer."""
+    import subprocess
+
+    out = tmp_path / "answers.jsonl"
+    with out.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "postgres_server"],
+            stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.PIPE, cwd=str(ROOT), env={"DATABASE_URL": database_url},
+        )  # fmt: skip
+        assert server.stdin is not None
+        server.stdin.write(INITIALIZE.encode())
+        server.stdin.flush()
+        deadline = time.monotonic() + 30
+        while out.read_bytes().count(b"\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, stderr = server.communicate(timeout=30)  # closes stdin: the server ends
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["id"] for a in answers] == [1, 2] and len(answers[1]["result"]["tools"]) == 6
+    assert server.returncode == 0 and b"Traceback" not in stderr
