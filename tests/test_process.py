@@ -109,10 +109,9 @@ def test_stdout_to_a_file_works(database_url: str, tmp_path: Any) -> None:
 
     out = tmp_path / "answers.jsonl"
     with out.open("wb") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "postgres_server"],
-            stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.PIPE, cwd=str(ROOT), env={"DATABASE_URL": database_url},
-        )  # fmt: skip
+        env = {"DATABASE_URL": database_url}
+        server = subprocess.Popen([sys.executable, "-m", "postgres_server"], stdin=subprocess.PIPE, stdout=sink,
+                                  stderr=subprocess.PIPE, cwd=str(ROOT), env=env)  # fmt: skip
         assert server.stdin is not None
         server.stdin.write(INITIALIZE.encode())
         server.stdin.flush()
