@@ -3294,19 +3294,58 @@ class OAuthRelay:
         return self.json({"error": error, "error_description": description}, 400, **{"Cache-Control": "no-store"})
 
 
-def transport_security(config: Config) -> Any:
-    """Host/Origin checks against DNS rebinding: loopback and the configured public host(s) pass."""
-    from mcp.server.transport_security import TransportSecuritySettings
-
+def answered_hosts(config: Config) -> list[str] | None:
+    """Host header values this server answers to (`host` or `host:*`), or None: any (no DNS-rebinding guard)."""
     hosts = list(config.allowed_hosts)
     if config.public_url:
         hosts.append(urlsplit(config.public_url).netloc)
     if "*" in hosts or (not is_loopback(config.host) and not hosts):
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        return None
     hosts += ["127.0.0.1", "localhost", "[::1]"]
-    allowed_hosts = [variant for host in hosts for variant in (host, f"{host}:*")]
+    return [variant for host in hosts for variant in (host, f"{host}:*")]
+
+
+def transport_security(config: Config) -> Any:
+    """Host/Origin checks against DNS rebinding: loopback and the configured public host(s) pass."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    allowed_hosts = answered_hosts(config)
+    if allowed_hosts is None:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     origins = [f"{scheme}://{variant}" for scheme in ("http", "https") for variant in allowed_hosts]
     return TransportSecuritySettings(allowed_hosts=allowed_hosts, allowed_origins=origins)
+
+
+HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?")
+
+
+def host_answered(host: str, allowed: Sequence[str]) -> bool:
+    """A Host header, parsed strictly (a name or bracketed address, an optional port, nothing else), is allowed."""
+    match = HOST_HEADER.fullmatch(host)
+    if match is None or (match[2] is not None and int(match[2][1:]) > 65535):
+        return False
+    name, port = match[1].lower(), match[2]
+    return name in allowed if port is None else f"{name}{port}" in allowed or f"{name}:*" in allowed
+
+
+class HostCheck:
+    """ASGI middleware: a request whose Host this server does not answer to gets 421 before any routing or
+    redirect (the SDK checks /mcp only, after Starlette may already have redirected /mcp/ to that Host).
+    The probes stay open to any Host: orchestrators call them by address."""
+
+    def __init__(self, app: Any, allowed: Sequence[str]) -> None:
+        self.app, self.allowed = app, [host.lower() for host in allowed]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready"):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+            if not host_answered(host, self.allowed):
+                from starlette.responses import JSONResponse
+
+                body = {"error": "misdirected request: this server does not answer to that Host (MCP_ALLOWED_HOSTS)"}
+                await JSONResponse(body, status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def make_lifespan(
@@ -3491,13 +3530,17 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
 def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
     """The Starlette app: /mcp (streamable HTTP, stateful or stateless), /health, /ready."""
     server = server or build_server(config)
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=config.stateless,
         json_response=config.stateless,
         transport_security=transport_security(config),
         host=config.host,
     )
+    allowed = answered_hosts(config)
+    if allowed is not None:
+        app.add_middleware(HostCheck, allowed=allowed)
+    return app
 
 
 # =====================================================================================================

@@ -128,6 +128,25 @@ async def test_dns_rebinding_guard(database_url: str) -> None:
     assert public.status_code == 200 and local.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "host", ["evil.example", "127.0.0.1:8000@evil.example", "localhost:8000/x", "localhost:80000", "", "a b", "[::1"]
+)
+async def test_host_is_checked_strictly_before_any_routing(database_url: str, host: str) -> None:
+    async with http_app(http_config(database_url)) as http:
+        for method, path in (("GET", "/mcp/"), ("GET", "/mcp"), ("POST", "/mcp"), ("GET", "/.well-known/x")):
+            response = await http.request(method, path, headers={"Host": host}, follow_redirects=False)
+            assert response.status_code == 421, (method, path, host, response.status_code)
+        probe = await http.get("/health", headers={"Host": host})
+    assert probe.status_code == 200
+
+
+def test_host_parsing() -> None:
+    allowed = ["localhost", "localhost:*", "mcp.example.com"]
+    assert ps.host_answered("LOCALHOST:8000", allowed) and ps.host_answered("mcp.example.com", allowed)
+    assert not ps.host_answered("mcp.example.com:8443", allowed)  # only the port it was given
+    assert not ps.host_answered("localhost:8000@evil.example", allowed)
+
+
 @pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"])
 async def test_raw_handshake_of_each_protocol_revision(database_url: str, version: str) -> None:
     """Clients of every 2024-2025 revision initialize and call a tool (stateless JSON keeps it simple)."""
