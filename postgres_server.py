@@ -193,6 +193,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pool_max", "--pool-max", ("MCP_POOL_MAX",), 5, _int_range(1, 100), "pool maximum connections"),
     Setting("pool_timeout_s", "--pool-timeout", ("MCP_POOL_TIMEOUT_S",), 5, _int_range(1, 300),
             "seconds to wait for a free connection"),
+    Setting("max_calls_per_principal", "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",), None,
+            _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)"),
     Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
             _int_range(100, 3_600_000), "server-side statement timeout"),
     Setting("lock_timeout_ms", "--lock-timeout-ms", ("POSTGRES_LOCK_TIMEOUT_MS",), 5_000,
@@ -264,6 +266,7 @@ class Config:
     pool_min: int = 1
     pool_max: int = 5
     pool_timeout_s: int = 5
+    max_calls_per_principal: int | None = None
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
     work_mem: str = "16MB"
@@ -1780,6 +1783,26 @@ class App:
     catalog: Catalog | None = None
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scopes: dict[tuple[Role | None, bool, str | None], Scope] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)  # calls under way per authenticated principal
+
+    @contextlib.contextmanager
+    def fair_share(self, who: str | None) -> Iterator[None]:
+        """One principal may not hold the whole pool: past its share of calls in flight, a call is refused at once."""
+        share = self.config.max_calls_per_principal or max(1, self.config.pool_max - 1)
+        if who is None:  # stdio: one client, the whole pool is its own
+            yield
+            return
+        if self.in_flight.get(who, 0) >= share:
+            raise ToolFailure(f"too many calls in flight: {share} of yours are still running "
+                              "(MCP_MAX_CALLS_PER_PRINCIPAL); wait for them, or send fewer at once",
+                              kind="busy")  # fmt: skip
+        self.in_flight[who] = self.in_flight.get(who, 0) + 1
+        try:
+            yield
+        finally:
+            self.in_flight[who] -= 1
+            if not self.in_flight[who]:
+                del self.in_flight[who]
 
     def scope(self, role: Role | None = None, *, login: bool = False) -> Scope:
         """The caller's scope; `login`: as the login role itself (the posture must see its own privileges).
@@ -2797,7 +2820,8 @@ async def respond(
         if app.pool is not None and not app.prepared():
             await app.prepare_calls()
         scope = app.scope(role)
-        answer = await produce(app, scope)
+        with app.fair_share(authenticated_principal()):
+            answer = await produce(app, scope)
         text, cap = answer.text, app.config.max_response_bytes
         size = len(text) if text.isascii() else len(text.encode())
         if size > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
@@ -2865,12 +2889,17 @@ def check_relations(relations: Sequence[tuple[str | None, str]], role: Role | No
                               kind="denied")  # fmt: skip
 
 
-def principal() -> str:
-    """Who is calling, for the log: the token's subject (a JWT's sub, or static-token), or '-' on stdio."""
+def authenticated_principal() -> str | None:
+    """The token's subject (a JWT's sub, or static-token), or None without a token (stdio, open HTTP)."""
     from mcp.server.auth.middleware.auth_context import get_access_token
 
     token = get_access_token()
-    return str(token.subject or token.client_id) if token else "-"
+    return str(token.subject or token.client_id) if token else None
+
+
+def principal() -> str:
+    """Who is calling, for the log: the authenticated principal, or '-'."""
+    return authenticated_principal() or "-"
 
 
 def error_result(message: str) -> CallToolResult:

@@ -342,3 +342,31 @@ def test_workers_need_stateless_http() -> None:
     with pytest.raises(ps.ConfigError) as refused:
         ps.load_config(["--transport", "streamable-http", "--workers", "2"], environ={})
     assert "MCP_WORKERS > 1 needs" in str(refused.value)
+
+
+async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> None:
+    """Pool of 2: alice's share is 1 call in flight; her second is refused at once, bob's still runs."""
+    import anyio
+    from conftest import SLOW_SQL
+    from test_oauth import Provider, oauth_config, served
+
+    provider = Provider()
+    config = oauth_config(conn=database_url, stateless=True, pool_max=2, statement_timeout_ms=3000)
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2025-06-18"}  # fmt: skip
+
+    def sql_call(sql: str) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "execute_sql", "arguments": {"sql": sql}}}  # fmt: skip
+
+    async with served(provider, config) as http:
+        alice = {**headers, "Authorization": f"Bearer {provider.mint(sub='alice')}"}
+        bob = {**headers, "Authorization": f"Bearer {provider.mint(sub='bob')}"}
+        await http.post("/mcp", json=sql_call("SELECT 1"), headers=alice)  # posture and catalog loaded
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: http.post("/mcp", json=sql_call(SLOW_SQL), headers=alice))
+            await anyio.sleep(0.5)
+            second = (await http.post("/mcp", json=sql_call("SELECT 2"), headers=alice)).json()["result"]
+            other = (await http.post("/mcp", json=sql_call("SELECT 3"), headers=bob)).json()["result"]
+    assert second["isError"] and "too many calls in flight: 1 of yours" in second["content"][0]["text"]
+    assert other["structuredContent"]["rows"] == [[3]]
