@@ -1783,26 +1783,34 @@ class App:
     catalog: Catalog | None = None
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scopes: dict[tuple[Role | None, bool, str | None], Scope] = field(default_factory=dict)
-    in_flight: dict[str, int] = field(default_factory=dict)  # calls under way per authenticated principal
+    shares: dict[str, tuple[asyncio.Semaphore, list[int]]] = field(default_factory=dict)  # per principal: slots, users
 
-    @contextlib.contextmanager
-    def fair_share(self, who: str | None) -> Iterator[None]:
-        """One principal may not hold the whole pool: past its share of calls in flight, a call is refused at once."""
-        share = self.config.max_calls_per_principal or max(1, self.config.pool_max - 1)
+    @contextlib.asynccontextmanager
+    async def fair_share(self, who: str | None) -> AsyncIterator[None]:
+        """One principal may not hold the whole pool: its calls past its share wait (MCP_POOL_TIMEOUT_S at most)
+        for one of its own to finish, while other principals' calls go ahead."""
         if who is None:  # stdio: one client, the whole pool is its own
             yield
             return
-        if self.in_flight.get(who, 0) >= share:
-            raise ToolFailure(f"too many calls in flight: {share} of yours are still running "
-                              "(MCP_MAX_CALLS_PER_PRINCIPAL); wait for them, or send fewer at once",
-                              kind="busy")  # fmt: skip
-        self.in_flight[who] = self.in_flight.get(who, 0) + 1
+        share = self.config.max_calls_per_principal or max(1, self.config.pool_max - 1)
+        slots, users = self.shares.setdefault(who, (asyncio.Semaphore(share), [0]))
+        users[0] += 1  # calls holding or awaiting a slot; the entry goes when none are left
         try:
-            yield
+            try:
+                with anyio.fail_after(self.config.pool_timeout_s):
+                    await slots.acquire()
+            except TimeoutError:
+                raise ToolFailure(f"server busy for you: {share} of your calls stayed in flight for "
+                                  f"{self.config.pool_timeout_s} s (MCP_MAX_CALLS_PER_PRINCIPAL); retry shortly, or "
+                                  "send fewer at once", kind="unavailable") from None  # fmt: skip
+            try:
+                yield
+            finally:
+                slots.release()
         finally:
-            self.in_flight[who] -= 1
-            if not self.in_flight[who]:
-                del self.in_flight[who]
+            users[0] -= 1
+            if not users[0]:
+                self.shares.pop(who, None)
 
     def scope(self, role: Role | None = None, *, login: bool = False) -> Scope:
         """The caller's scope; `login`: as the login role itself (the posture must see its own privileges).
@@ -2820,7 +2828,7 @@ async def respond(
         if app.pool is not None and not app.prepared():
             await app.prepare_calls()
         scope = app.scope(role)
-        with app.fair_share(authenticated_principal()):
+        async with app.fair_share(authenticated_principal()):
             answer = await produce(app, scope)
         text, cap = answer.text, app.config.max_response_bytes
         size = len(text) if text.isascii() else len(text.encode())

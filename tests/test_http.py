@@ -345,13 +345,14 @@ def test_workers_need_stateless_http() -> None:
 
 
 async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> None:
-    """Pool of 2: alice's share is 1 call in flight; her second is refused at once, bob's still runs."""
+    """Pool of 2: alice's share is 1 call in flight; her second waits for it (here, past the pool timeout),
+    while bob's runs at once."""
     import anyio
     from conftest import SLOW_SQL
     from test_oauth import Provider, oauth_config, served
 
     provider = Provider()
-    config = oauth_config(conn=database_url, stateless=True, pool_max=2, statement_timeout_ms=3000)
+    config = oauth_config(conn=database_url, stateless=True, pool_max=2, pool_timeout_s=1, statement_timeout_ms=4000)
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-06-18"}  # fmt: skip
 
@@ -368,5 +369,5 @@ async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> No
             await anyio.sleep(0.5)
             second = (await http.post("/mcp", json=sql_call("SELECT 2"), headers=alice)).json()["result"]
             other = (await http.post("/mcp", json=sql_call("SELECT 3"), headers=bob)).json()["result"]
-    assert second["isError"] and "too many calls in flight: 1 of yours" in second["content"][0]["text"]
+    assert second["isError"] and "server busy for you: 1 of your calls stayed in flight" in second["content"][0]["text"]
     assert other["structuredContent"]["rows"] == [[3]]
