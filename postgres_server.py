@@ -3830,20 +3830,48 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-class _LineReader:
-    """Newline-delimited protocol messages from a pipe, read on the event loop."""
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # far above any honest message (SQL text is capped at MCP_MAX_SQL_BYTES)
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
+
+class _LineReader:
+    """Newline-delimited protocol messages from a pipe, read on the event loop in bounded memory: a message
+    longer than MAX_MESSAGE_BYTES is skipped to its end and answered with a JSON-RPC error, and serving goes on."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: _PipeWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._buffer = bytearray()
 
     def __aiter__(self) -> _LineReader:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", "replace")
+        skipping = False
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[: end + 1])
+                del self._buffer[: end + 1]
+                if not skipping:
+                    return line.decode("utf-8", "replace")
+                skipping = False
+                await self._refuse_oversized()
+                continue
+            if len(self._buffer) > MAX_MESSAGE_BYTES:
+                self._buffer.clear()
+                skipping = True
+            chunk = await self._reader.read(256 * 1024)
+            if not chunk:
+                if self._buffer and not skipping:
+                    line, self._buffer = bytes(self._buffer), bytearray()
+                    return line.decode("utf-8", "replace")
+                raise StopAsyncIteration
+            self._buffer += chunk
+
+    async def _refuse_oversized(self) -> None:
+        error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": (
+            f"message over {MAX_MESSAGE_BYTES:,} bytes refused unread; send a shorter one")}}  # fmt: skip
+        await self._writer.write(dumps(error) + "\n")
+        await self._writer.flush()
 
 
 class _PipeWriter:
@@ -3879,7 +3907,7 @@ async def event_loop_stdio() -> tuple[Any, Any]:
         return None, None
     wire_in, wire_out = os.dup(0), os.dup(1)
     try:
-        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", 0))
         transport, protocol = await loop.connect_write_pipe(
             asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", 0)
@@ -3888,7 +3916,8 @@ async def event_loop_stdio() -> tuple[Any, Any]:
         log.debug("stdio is not a pipe; using the SDK's threaded stdio")
         return None, None
     os.dup2(2, 1)
-    return _LineReader(reader), _PipeWriter(asyncio.StreamWriter(transport, protocol, None, loop))
+    writer = _PipeWriter(asyncio.StreamWriter(transport, protocol, None, loop))
+    return _LineReader(reader, writer), writer
 
 
 async def serve_stdio(server: MCPServer[App]) -> None:

@@ -122,3 +122,35 @@ def test_stdout_to_a_file_works(database_url: str, tmp_path: Any) -> None:
     answers = [json.loads(line) for line in out.read_text().splitlines()]
     assert [a["id"] for a in answers] == [1, 2] and len(answers[1]["result"]["tools"]) == 6
     assert server.returncode == 0 and b"Traceback" not in stderr
+
+
+def test_an_oversized_stdio_message_is_answered_and_serving_goes_on(database_url: str) -> None:
+    """A 40 MB line (past the 16 MiB message limit) gets a JSON-RPC error; the next request is served, and the
+    server never held the whole line (peak RSS)."""
+    import subprocess
+
+    server = subprocess.Popen([sys.executable, "-m", "postgres_server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=str(ROOT), env={"DATABASE_URL": database_url})  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None
+    first, second, _ = INITIALIZE.splitlines()
+    server.stdin.write(f"{first}\n{second}\n".encode())
+    server.stdin.flush()
+    answers = [json.loads(server.stdout.readline())]
+    chunk = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"sql":"' + b"x" * (1 << 20)
+    for _ in range(40):
+        server.stdin.write(chunk)
+    server.stdin.write(b'"}}\n{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n')
+    server.stdin.flush()
+    answers += [json.loads(server.stdout.readline()) for _ in range(2)]
+    with open(f"/proc/{server.pid}/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    server.stdin.close()
+    assert server.wait(30) == 0
+    assert answers[1] == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32600, "message": answers[1]["error"]["message"]},
+    }
+    assert "refused unread" in answers[1]["error"]["message"]
+    assert answers[2]["id"] == 2 and len(answers[2]["result"]["tools"]) == 6
+    assert peak_kb < 200_000, f"peak RSS {peak_kb} kB"  # ~95 MB idle; the 40 MB line never sat in memory whole
