@@ -692,7 +692,7 @@ class Ref(NamedTuple):
     (`(x).f`, `t.col.f`), an operator, a cast target type, or a relation (views and row-level security run
     functions when read)."""
 
-    kind: Literal["call", "attribute", "operator", "cast", "relation"]
+    kind: Literal["call", "attribute", "operator", "cast", "relation", "write"]
     schema: str | None
     name: str
 
@@ -904,6 +904,7 @@ def _check_tree(
                 )
             target = node.get("relation") or {}
             relation(target.get("schemaname"), target.get("relname", ""), frozenset())
+            refs.add(Ref("write", target.get("schemaname"), target.get("relname", "")))  # its defaults are planned
         elif node_type == "SelectStmt":
             if node.get("intoClause"):
                 raise GateRefusal("SELECT INTO refused: it creates a table; drop the INTO clause")
@@ -934,7 +935,13 @@ def _check_tree(
             schema, name = _qualified(node.get({"A_Expr": "name", "SubLink": "operName"}.get(node_type, "useOp"), []))
             between = node_type == "A_Expr" and "BETWEEN" in str(node.get("kind"))
             refs.update(Ref("operator", schema, op) for op in (BETWEEN_OPERATORS if between else (name,)) if op)
-        elif node_type == "TypeCast":
+            if node_type == "SubLink" and node.get("subLinkType") == "ANY_SUBLINK" and not name:
+                refs.add(Ref("operator", None, "="))  # x IN (subquery): the parser supplies =
+        elif (node_type == "CaseExpr" and node.get("arg")) or (
+            node_type == "JoinExpr" and (node.get("usingClause") or node.get("isNatural"))
+        ):
+            refs.add(Ref("operator", None, "="))  # CASE x WHEN y, JOIN … USING, NATURAL JOIN compare with =
+        elif node_type in ("TypeCast", "ColumnDef"):  # a column definition list casts to its types too
             schema, name = _qualified(node.get("typeName", {}).get("names", []))
             refs.add(Ref("cast", schema, name))
         elif node_type == "RangeTableSample":
@@ -1029,6 +1036,7 @@ WITH RECURSIVE implicit(typ, fn) AS (
     UNION SELECT t.oid, f.fn FROM pg_type t, unnest(ARRAY[t.typinput::oid, t.typoutput::oid, t.typreceive::oid,
       t.typsend::oid, t.typmodin::oid, t.typmodout::oid, t.typanalyze::oid, t.typsubscript::oid]) f(fn)
     UNION SELECT r.rngtypid, f.fn FROM pg_range r, unnest(ARRAY[r.rngcanonical::oid, r.rngsubdiff::oid]) f(fn)
+    UNION SELECT c.casttarget, c.castfunc FROM pg_cast c WHERE c.castcontext IN ('i', 'a')  -- casts nobody writes
   ) i WHERE i.fn >= {FIRST_NORMAL_OID} AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass
     AND x.objid = i.fn AND x.refclassid = 'pg_extension'::regclass AND x.deptype = 'e')),
 contains(parent, child) AS (  -- values of the parent type hold values of the child type
@@ -1036,13 +1044,23 @@ contains(parent, child) AS (  -- values of the parent type hold values of the ch
   UNION ALL SELECT oid, typbasetype FROM pg_type WHERE typbasetype <> 0
   UNION ALL SELECT rngtypid, rngsubtype FROM pg_range),
 armed(typ) AS (SELECT typ FROM implicit UNION SELECT c.parent FROM contains c JOIN armed a ON a.typ = c.child),
-armed_types(oids) AS (SELECT coalesce(array_agg(typ), '{{}}') FROM armed)  -- an array: small plans, no JIT
+armed_types(oids) AS (SELECT coalesce(array_agg(typ), '{{}}') FROM armed),  -- an array: small plans, no JIT
+-- Types whose values are checked when made (a cast, a row built from text or JSON, a column definition list):
+-- domains with constraints, and the arrays, ranges, domains and composite types (table rows too) holding them.
+checked(typ) AS (
+  SELECT contypid FROM pg_constraint WHERE contypid >= {FIRST_NORMAL_OID}
+  UNION SELECT typ FROM armed
+  UNION SELECT l.parent FROM (SELECT * FROM contains UNION ALL SELECT t.oid, a.atttypid FROM pg_type t
+      JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0 WHERE t.typtype = 'c') l
+    JOIN checked k ON k.typ = l.child),
+checked_types(oids) AS (SELECT coalesce(array_agg(typ), '{{}}') FROM checked)
 SELECT json_build_object(
   'marker', {CATALOG_MARKER},
   'search_path', current_schemas(true),
   'functions', (SELECT json_agg(json_build_array(f.oid::int8, f.nspname, f.proname, f.provolatile = 'v',
       f.prosecdef, f.extname, f.lanname, CASE WHEN f.oid >= {FIRST_NORMAL_OID} AND f.extname IS NULL
-        AND f.lanname NOT IN ('c', 'internal') THEN f.prosrc END))
+        AND f.lanname NOT IN ('c', 'internal') THEN CASE WHEN f.prosqlbody IS NOT NULL
+          THEN pg_get_function_sqlbody(f.oid) ELSE f.prosrc END END))
     FROM (SELECT p.*, n.nspname, l.lanname, (SELECT e.extname FROM pg_depend x JOIN pg_extension e ON e.oid = x.refobjid
             WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid AND x.refclassid = 'pg_extension'::regclass
               AND x.deptype = 'e' LIMIT 1) AS extname
@@ -1065,33 +1083,43 @@ SELECT json_build_object(
     WHERE c.castfunc <> 0),
   'domains', (SELECT json_agg(json_build_array(n.nspname, t.typname, 't', t.oid::int8))
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE (t.typtype = 'd' AND t.oid >= {FIRST_NORMAL_OID}) OR t.oid = ANY((SELECT oids FROM armed_types)::oid[])),
+    WHERE (t.typtype = 'd' AND t.oid >= {FIRST_NORMAL_OID}) OR t.oid = ANY((SELECT oids FROM checked_types)::oid[])),
   'relations', (SELECT json_agg(json_build_array(n.nspname, c.relname, c.oid::int8))
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid >= {FIRST_NORMAL_OID} AND (c.relkind = 'v' OR c.relrowsecurity OR c.oid IN (
       SELECT a.attrelid FROM pg_attribute a, armed_types WHERE cardinality(oids) > 0 AND a.atttypid = ANY(oids)))),
   'implicit', (SELECT json_agg(json_build_array(e.src_kind, e.src::int8, e.dst_kind, e.dst::int8)) FROM (
       SELECT 't' AS src_kind, typ AS src, 'f' AS dst_kind, fn AS dst FROM implicit
-      UNION SELECT 't', c.parent, 't', c.child FROM contains c, armed_types WHERE c.child = ANY(oids)
+      UNION SELECT 't', l.parent, 't', l.child FROM checked_types, (SELECT * FROM contains UNION ALL
+          SELECT t.oid, a.atttypid FROM pg_type t JOIN pg_attribute a ON a.attrelid = t.typrelid AND a.attnum > 0
+          WHERE t.typtype = 'c') l
+        WHERE cardinality(oids) > 0 AND l.child = ANY(oids)
       UNION SELECT 'r', a.attrelid, 't', a.atttypid FROM pg_attribute a, armed_types
         WHERE cardinality(oids) > 0 AND a.atttypid = ANY(oids)
-      UNION SELECT 'f', p.oid, 't', p.prorettype FROM pg_proc p, armed_types
-        WHERE cardinality(oids) > 0 AND p.prorettype = ANY(oids)) e),
+      UNION SELECT 'f', p.oid, 't', t.typ FROM pg_proc p, checked_types,
+          unnest(p.proargtypes::oid[] || p.prorettype) t(typ)
+        WHERE cardinality(oids) > 0 AND t.typ = ANY(oids)) e),
+  'writes', (SELECT json_agg(DISTINCT jsonb_build_array(n.nspname, c.relname, c.oid::int8))
+    FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+      AND d.refclassid = 'pg_proc'::regclass JOIN pg_class c ON c.oid = ad.adrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace),
   'edges', (SELECT json_agg(DISTINCT jsonb_build_array(e.src_kind, e.src::int8, e.dst_kind, e.dst::int8)) FROM (
-      SELECT CASE d.classid WHEN 'pg_proc'::regclass THEN 'f' WHEN 'pg_constraint'::regclass THEN 't' ELSE 'r' END
-               AS src_kind,
+      SELECT CASE d.classid WHEN 'pg_proc'::regclass THEN 'f' WHEN 'pg_constraint'::regclass THEN 't'
+               WHEN 'pg_attrdef'::regclass THEN 'w' ELSE 'r' END AS src_kind,
              CASE d.classid WHEN 'pg_proc'::regclass THEN d.objid WHEN 'pg_rewrite'::regclass THEN r.ev_class
-               WHEN 'pg_policy'::regclass THEN pol.polrelid ELSE con.contypid END AS src,
+               WHEN 'pg_policy'::regclass THEN pol.polrelid WHEN 'pg_attrdef'::regclass THEN ad.adrelid
+               ELSE con.contypid END AS src,
              CASE d.refclassid WHEN 'pg_class'::regclass THEN 'r' ELSE 'f' END AS dst_kind,
              CASE d.refclassid WHEN 'pg_operator'::regclass THEN o.oprcode::oid ELSE d.refobjid END AS dst
       FROM pg_depend d
       LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
       LEFT JOIN pg_policy pol ON d.classid = 'pg_policy'::regclass AND pol.oid = d.objid
       LEFT JOIN pg_constraint con ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid
+      LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
       LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
       WHERE d.objid >= {FIRST_NORMAL_OID} AND d.deptype = 'n'
         AND d.classid IN ('pg_proc'::regclass, 'pg_rewrite'::regclass, 'pg_policy'::regclass,
-                          'pg_constraint'::regclass)
+                          'pg_constraint'::regclass, 'pg_attrdef'::regclass)
         AND d.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass, 'pg_class'::regclass)) e
     WHERE e.src IS NOT NULL AND (e.src <> e.dst OR e.src_kind <> e.dst_kind)))"""
 
@@ -1102,6 +1130,7 @@ HOW_REACHED = {  # how a statement reached a function it does not call directly,
     "operator": "operator {name}",
     "cast": "a cast to {name}",
     "relation": "reading {name}",
+    "write": "the column defaults of {name}",
 }
 
 
@@ -1145,6 +1174,11 @@ class Catalog:
     def __init__(self, document: dict[str, Any]) -> None:
         self.marker = int(document.get("marker") or 0)
         self.search_path = tuple(document.get("search_path") or ("pg_catalog",))
+        # The same path without PostgreSQL's implicit schemas, as calls set it (never empty: that is pg_catalog).
+        explicit = [
+            schema for schema in self.search_path if schema != "pg_catalog" and not schema.startswith("pg_temp")
+        ]
+        self.path_setting = ", ".join(quote_ident(schema) for schema in explicit) or "pg_catalog"
         self.loaded_at = time.monotonic()
         self.functions = {row[0]: Function(*row) for row in document.get("functions") or []}
         self.by_name: dict[str, list[Function]] = {}
@@ -1160,6 +1194,9 @@ class Catalog:
         self.relations: dict[str, list[tuple[str, Node]]] = {}
         for schema, name, oid in document.get("relations") or []:
             self.relations.setdefault(name, []).append((schema, ("r", oid)))
+        self.writes: dict[str, list[tuple[str, Node]]] = {}  # tables whose column defaults call user functions
+        for schema, name, oid in document.get("writes") or []:
+            self.writes.setdefault(name, []).append((schema, ("w", oid)))
         self.edges: dict[Node, list[Node]] = {}
         for src_kind, src, dst_kind, dst in (document.get("edges") or []) + (document.get("implicit") or []):
             self.edges.setdefault((src_kind, src), []).append((dst_kind, dst))
@@ -1183,7 +1220,8 @@ class Catalog:
         if ref.kind in ("call", "attribute"):
             candidates = [(f.schema, ("f", f.oid)) for f in self.by_name.get(ref.name, ())]
         else:
-            table = {"operator": self.operators, "cast": self.casts, "relation": self.relations}[ref.kind]
+            table = {"operator": self.operators, "cast": self.casts, "relation": self.relations,
+                     "write": self.writes}[ref.kind]  # fmt: skip
             candidates = table.get(ref.name, [])
         return [node for schema, node in candidates if (schema == ref.schema if ref.schema else schema in path)]
 
@@ -1782,7 +1820,7 @@ class App:
     temp_file_limit: str | None = None  # set per call when the login role may (a superuser): from the posture
     catalog: Catalog | None = None
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _scopes: dict[tuple[Role | None, bool, str | None], Scope] = field(default_factory=dict)
+    _scopes: dict[tuple[Role | None, bool, str | None, str | None], Scope] = field(default_factory=dict)
     shares: dict[str, tuple[asyncio.Semaphore, list[int]]] = field(default_factory=dict)  # per principal: slots, users
 
     @contextlib.asynccontextmanager
@@ -1814,8 +1852,8 @@ class App:
 
     def scope(self, role: Role | None = None, *, login: bool = False) -> Scope:
         """The caller's scope; `login`: as the login role itself (the posture must see its own privileges).
-        Built once per role and run-as role: every call of the same role shares it (it is immutable)."""
-        key = (role, login, self.run_as)
+        Built once per role, run-as role and snapshot search path: calls of the same role share it (immutable)."""
+        key = (role, login, self.run_as, self.catalog.path_setting if self.catalog else None)
         if key not in self._scopes:
             self._scopes[key] = self._build_scope(role, login)
         return self._scopes[key]
@@ -1829,40 +1867,45 @@ class App:
         if role is not None and role.statement_timeout_ms and role.statement_timeout_ms < timeout:
             timeout, source = role.statement_timeout_ms, f"statement_timeout_ms of role {role.name!r}"
         run_as = None if login else (role.postgres_role if role and role.postgres_role else self.run_as)
-        search_path = ", ".join(quote_ident(s) for s in role.schemas) if role and role.schemas else None
+        # Always explicit once the snapshot is known: the path the function policy resolved names on, never a
+        # "$user" that expands differently for the role a call runs as.
+        search_path = (", ".join(quote_ident(s) for s in role.schemas) if role and role.schemas
+                       else self.catalog.path_setting if self.catalog else None)  # fmt: skip
         max_rows = min(config.max_rows, role.max_rows or config.max_rows) if role else config.max_rows
         temp_files = None if login else self.temp_file_limit
         limits = Limits(timeout, config.lock_timeout_ms, config.work_mem, temp_files, run_as, search_path)
         return Scope(role, limits, max_rows, schemas, source)
 
     def prepared(self) -> bool:
-        return self.posture is not None and self.catalog is not None and not self.catalog.stale()
+        return self.posture is not None
 
     async def prepare_calls(self) -> None:
-        """Before the first call: the posture (which role calls run as) and the catalog snapshot; again after DDL."""
+        """Before the first call: the posture, which decides the role calls run as."""
         async with self._loading:
             if self.posture is None:
                 await fetch_posture(self)
-            if self.catalog is None or self.catalog.stale():
-                await self.load_catalog()
 
-    async def load_catalog(self) -> Catalog:
-        scope = self.scope()
-        scope = scope._replace(limits=scope.limits._replace(jit=False))
-        self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=scope))
-        return self.catalog
-
-    async def judge(self, statement: GatedStatement, scope: Scope) -> Catalog:
-        """Refuse (GateRefusal) unless every function the statement may run passes the policy; returns the
-        snapshot it was judged on. A name the snapshot does not know reloads it first (created since?)."""
-        if not self.prepared():
-            await self.prepare_calls()
+    async def load_catalog(self, stale: Catalog | None) -> Catalog:
+        """A fresh snapshot, unless another call already replaced `stale` (the snapshot the caller saw)."""
+        async with self._loading:
+            if self.catalog is stale:
+                scope = self.scope()
+                scope = scope._replace(limits=scope.limits._replace(jit=False, search_path=None))
+                self.catalog = Catalog(await self.read_json(CATALOG_SQL, scope=scope))
         assert self.catalog is not None
-        if unknown_functions(statement, self.catalog) and time.monotonic() - self.catalog.loaded_at > 1:
-            async with self._loading:
-                await self.load_catalog()
-        check_functions(statement, self.catalog, self.config, scope.role)
         return self.catalog
+
+    async def judge(self, statement: GatedStatement, role: Role | None) -> Catalog:
+        """Refuse (GateRefusal) unless every function the statement may run passes the policy; returns the
+        snapshot it was judged on. Loaded on first use and when stale; a name the snapshot does not know
+        reloads it first (created since?), at most once a second."""
+        catalog = self.catalog
+        if catalog is None or catalog.stale():
+            catalog = await self.load_catalog(catalog)
+        if unknown_functions(statement, catalog) and time.monotonic() - catalog.loaded_at > 1:
+            catalog = await self.load_catalog(catalog)
+        check_functions(statement, catalog, self.config, role)
+        return catalog
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -2722,11 +2765,16 @@ async def run_agent_sql(
         statement = await anyio.to_thread.run_sync(gate, sql) if long else gate(sql)
         check_relations(statement.relations, scope.role)
         cursor = statement.kind == "select"
-        if statement.plans_write:  # planning a write checks write privileges: planned as the login role
-            login = scope.role.postgres_role if scope.role else None
-            scope = scope._replace(limits=scope.limits._replace(run_as=login))
         for _ in range(2):
-            catalog = await app.judge(statement, scope)
+            try:
+                catalog = await app.judge(statement, scope.role)
+            except psycopg.Error as exc:
+                raise ToolFailure("could not load the catalog snapshot the function policy judges statements on: "
+                                  + pg_error_message(exc), kind=exc.sqlstate or "database") from None  # fmt: skip
+            scope = app.scope(scope.role)  # with the snapshot's explicit search path
+            if statement.plans_write:  # planning a write checks write privileges: planned as the login role
+                login = scope.role.postgres_role if scope.role else None
+                scope = scope._replace(limits=scope.limits._replace(run_as=login))
             guarded = (
                 scope._replace(limits=scope.limits._replace(catalog_marker=catalog.marker))
                 if statement.references
@@ -2737,7 +2785,7 @@ async def run_agent_sql(
                 return rowset, await app.column_types(rowset.columns, scope)
             except CatalogChanged:
                 log.info("catalog changed since the function policy loaded it: reloading before the call runs")
-                app.catalog = None
+                await app.load_catalog(catalog)
     except GateRefusal as refusal:
         raise ToolFailure(str(refusal), kind="refused") from None
     except psycopg.Error as exc:
@@ -3334,12 +3382,18 @@ class OAuthRelay:
 def answered_hosts(config: Config) -> list[str] | None:
     """Host header values this server answers to (`host` or `host:*`), or None: any (no DNS-rebinding guard)."""
     hosts = list(config.allowed_hosts)
+    exact: list[str] = []  # host:port as given: only that port
     if config.public_url:
-        hosts.append(urlsplit(config.public_url).netloc)
-    if "*" in hosts or (not is_loopback(config.host) and not hosts):
+        public = urlsplit(config.public_url)
+        bare = public.netloc if public.port is None else public.netloc[: public.netloc.rfind(":")]
+        if public.port is None or public.port == {"http": 80, "https": 443}.get(public.scheme):
+            hosts.append(bare)  # browsers send no port for the scheme's default one
+        else:
+            exact.append(public.netloc)
+    if "*" in hosts or (not is_loopback(config.host) and not hosts and not exact):
         return None
     hosts += ["127.0.0.1", "localhost", "[::1]"]
-    return [variant for host in hosts for variant in (host, f"{host}:*")]
+    return exact + [variant for host in hosts for variant in (host, f"{host}:*")]
 
 
 def transport_security(config: Config) -> Any:
@@ -3353,7 +3407,7 @@ def transport_security(config: Config) -> Any:
     return TransportSecuritySettings(allowed_hosts=allowed_hosts, allowed_origins=origins)
 
 
-HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?")
+HOST_HEADER = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.?)(:[0-9]{1,5})?")
 
 
 def host_answered(host: str, allowed: Sequence[str]) -> bool:
@@ -3361,7 +3415,7 @@ def host_answered(host: str, allowed: Sequence[str]) -> bool:
     match = HOST_HEADER.fullmatch(host)
     if match is None or (match[2] is not None and int(match[2][1:]) > 65535):
         return False
-    name, port = match[1].lower(), match[2]
+    name, port = match[1].lower().removesuffix("."), match[2]  # a fully qualified name may end in a dot
     return name in allowed if port is None else f"{name}{port}" in allowed or f"{name}:*" in allowed
 
 
@@ -3840,28 +3894,31 @@ class _LineReader:
     def __init__(self, reader: asyncio.StreamReader, writer: _PipeWriter) -> None:
         self._reader, self._writer = reader, writer
         self._buffer = bytearray()
+        self._skipping = False  # inside a message over the limit: dropped up to its newline
 
     def __aiter__(self) -> _LineReader:
         return self
 
     async def __anext__(self) -> str:
-        skipping = False
         while True:
             end = self._buffer.find(b"\n")
             if end >= 0:
                 line = bytes(self._buffer[: end + 1])
                 del self._buffer[: end + 1]
-                if not skipping:
+                if not self._skipping and len(line) <= MAX_MESSAGE_BYTES:
                     return line.decode("utf-8", "replace")
-                skipping = False
+                self._skipping = False
                 await self._refuse_oversized()
                 continue
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 self._buffer.clear()
-                skipping = True
+                self._skipping = True
             chunk = await self._reader.read(256 * 1024)
             if not chunk:
-                if self._buffer and not skipping:
+                if self._skipping:
+                    self._skipping = False
+                    await self._refuse_oversized()
+                elif self._buffer:
                     line, self._buffer = bytes(self._buffer), bytearray()
                     return line.decode("utf-8", "replace")
                 raise StopAsyncIteration

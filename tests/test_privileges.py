@@ -377,3 +377,71 @@ def test_function_refusal_allows_honest_functions_and_listed_exceptions() -> Non
     runner = fn("run", language="plpgsql", source="BEGIN EXECUTE 'SELECT 1'; END")
     assert ps.function_refusal(runner, ps.Config(allowed_functions=("run",)), None, False) is None
     assert "EXPLAIN of a write" in (ps.function_refusal(fn("report"), config, None, True) or "")  # a write's plan
+
+
+# Routes a cold review found to functions no statement names (each ran a SECURITY DEFINER or refused function).
+IMPLICIT_SETUP = """
+CREATE FUNCTION public.atomic_role() RETURNS text LANGUAGE sql
+BEGIN ATOMIC SELECT pg_catalog.set_config('role', 'none', true); END;
+CREATE FUNCTION public.atomic_sleep() RETURNS void LANGUAGE sql RETURN pg_catalog.pg_sleep(0.1);
+CREATE FUNCTION public.who() RETURNS text LANGUAGE sql IMMUTABLE SECURITY DEFINER AS $$ SELECT current_user::text $$;
+CREATE TABLE public.with_default (a int, b text DEFAULT public.who());
+CREATE FUNCTION public.evil_eq(int, text) RETURNS boolean LANGUAGE sql IMMUTABLE SECURITY DEFINER AS 'SELECT true';
+CREATE OPERATOR public.= (FUNCTION = public.evil_eq, LEFTARG = int, RIGHTARG = text);
+CREATE FUNCTION public.chk(text) RETURNS boolean LANGUAGE sql IMMUTABLE SECURITY DEFINER AS 'SELECT true';
+CREATE DOMAIN public.checked_text AS text CHECK (public.chk(VALUE));
+CREATE TYPE public.holds_checked AS (x public.checked_text);
+CREATE TYPE public.boxed AS (i int);
+CREATE FUNCTION public.to_boxed(int) RETURNS public.boxed LANGUAGE sql IMMUTABLE SECURITY DEFINER AS 'SELECT ROW($1)';
+CREATE CAST (int AS public.boxed) WITH FUNCTION public.to_boxed(int) AS IMPLICIT;
+CREATE FUNCTION public.takes_boxed(public.boxed) RETURNS int LANGUAGE sql STABLE AS 'SELECT 1';
+CREATE SCHEMA IF NOT EXISTS mcp_test_limited;
+CREATE FUNCTION mcp_test_limited.user_schema_definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
+GRANT USAGE ON SCHEMA mcp_test_limited TO mcp_test_limited;
+"""
+IMPLICIT_TEARDOWN = """
+DROP SCHEMA IF EXISTS mcp_test_limited CASCADE;
+DROP FUNCTION IF EXISTS public.takes_boxed(public.boxed), public.atomic_role(), public.atomic_sleep() CASCADE;
+DROP TYPE IF EXISTS public.boxed, public.holds_checked CASCADE;
+DROP TABLE IF EXISTS public.with_default;
+DROP DOMAIN IF EXISTS public.checked_text CASCADE;
+DROP FUNCTION IF EXISTS public.who(), public.evil_eq(int, text), public.chk(text), public.to_boxed(int) CASCADE;
+"""
+IMPLICIT_ROUTES = [
+    ("SELECT public.atomic_role(), current_user", "set_config"),
+    ("SELECT public.atomic_sleep()", "pg_sleep"),
+    ("EXPLAIN VERBOSE INSERT INTO public.with_default (a) VALUES (1)", "column defaults of public.with_default"),
+    ("SELECT 1 IN (SELECT 'x'::text)", "evil_eq"),
+    ("SELECT 1 NOT IN (SELECT 'x'::text)", "evil_eq"),
+    ("SELECT CASE 1 WHEN 'x'::text THEN 1 END", "evil_eq"),
+    ("SELECT ROW('a')::public.holds_checked", "chk"),
+    ("SELECT '(a)'::public.holds_checked", "chk"),
+    ('SELECT * FROM jsonb_to_record(\'{"x": "a"}\') AS r(x public.checked_text)', "chk"),
+    ('SELECT jsonb_populate_record(NULL::public.holds_checked, \'{"x": "a"}\')', "chk"),
+    ("SELECT public.takes_boxed(1)", "to_boxed"),
+]
+
+
+async def test_functions_no_statement_names_are_judged_too(database_url: str) -> None:
+    with objects(database_url, IMPLICIT_SETUP, IMPLICIT_TEARDOWN):
+        async with connect(ps.Config(conn=database_url)) as client:
+            for sql, words in IMPLICIT_ROUTES:
+                result = await call(client, "execute_sql", sql=sql)
+                assert result.is_error and "refused" in result.text and words in result.text, (sql, result.text)
+            path = await call(client, "execute_sql", sql="SELECT current_setting('search_path')")
+        # A call running as a role with a schema of its own name: "$user" never widens the judged path.
+        limited = {"postgres_role": "mcp_test_limited"}
+        path_file = write_permissions_for(database_url, {"roles": {"limited": limited}, "default_role": "limited"})
+        async with connect(ps.Config(conn=database_url, permissions_file=path_file)) as client:
+            own_schema = await call(client, "execute_sql", sql="SELECT user_schema_definer()")
+    assert path.data["rows"] == [['"public"']]  # explicit: what the policy resolved names on
+    assert own_schema.is_error and "ERROR 42883" in own_schema.text  # not found on the explicit path: never ran
+
+
+def write_permissions_for(url: str, document: dict[str, Any]) -> str:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "permissions.yaml"
+    path.write_text(yaml.safe_dump(document))
+    ps.load_permissions.cache_clear()
+    return str(path)
