@@ -223,7 +223,8 @@ SETTINGS: tuple[Setting, ...] = (
             _choice("catalog", "allowlist"),
             "catalog: decide by volatility, SECURITY DEFINER and owner; allowlist: also only listed non-built-ins"),
     Setting("allowed_functions", "--allowed-functions", ("MCP_ALLOWED_FUNCTIONS",), (), _csv,
-            "with the allowlist policy: non-built-in functions that may run (schema.name globs, comma-separated)"),
+            "functions whose bodies cannot be resolved that may run anyway, and with the allowlist policy the "
+            "non-built-in functions that may run (schema.name globs, comma-separated)"),
     Setting("definer_functions", "--allowed-definer-functions", ("MCP_ALLOWED_DEFINER_FUNCTIONS",), (), _csv,
             "SECURITY DEFINER functions that may run (schema.name globs, comma-separated)"),
     Setting("allowed_settings", "--allowed-settings", ("MCP_ALLOWED_SETTINGS",), (),
