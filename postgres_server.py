@@ -2012,8 +2012,9 @@ ERROR_ADVICE = {
     "55P03": "waited past lock_timeout ({lock} ms, POSTGRES_LOCK_TIMEOUT_MS): another session holds a conflicting "
     "lock (for example a running ALTER TABLE); retry later",
     "25006": "this server is read-only: only reads can run",
-    "53400": "a limit of the call was reached (temporary files past temp_file_limit {temp}, POSTGRES_TEMP_FILE_LIMIT, "
-    "when a sort or hash spilled to disk): aggregate, filter or LIMIT the query",
+    "53400": "a limit of the call was reached (its temporary files, from sorts, hashes or results too large for "
+    "memory, passed temp_file_limit {temp}, POSTGRES_TEMP_FILE_LIMIT): aggregate, filter or LIMIT the query, or "
+    "select narrower columns",
     "42501": "calls run as database role {role}, which lacks this privilege; ask the operator to GRANT it if "
     "agents should have it",
     "25P03": "the transaction stayed idle too long and was ended; retry",

@@ -3,6 +3,7 @@
     python tests/bench.py                      # embedded PostgreSQL, stdio + HTTP, Markdown table + JSON
     python tests/bench.py --url postgresql://… # a given server (superuser; creates database mcp_bench)
     python tests/bench.py --reference          # also @modelcontextprotocol/server-postgres 0.6.2 (npm)
+    python tests/bench.py --hostile            # peak RSS per hostile payload, latency beside a flood
 
 Every figure is measured in one run, the workloads interleaved round by round, and reported as a ratio to
 the floor: the same query run in this process with psycopg on an open connection. Servers are driven by a
@@ -530,6 +531,86 @@ async def run(url: str, rounds: int, per_round: int, reference_entry: Path | Non
 
 TARGETS = {"select_1": 4.0, "wide_1000": 2.0, "list_tables_100": 3.0, "describe_table": 3.0}
 
+# Read-only SQL an attacker with a valid token can send (issue 10): each must cost the server at most its idle
+# memory + 64 MB and answer with a normal (truncated) result.
+HOSTILE = {
+    "one 400 MB cell": "SELECT repeat('x', 400000000)",
+    "500 rows of 2 MB": "SELECT repeat('x', 2000000) FROM generate_series(1, 500)",
+    "100 rows of 10 MB": "SELECT repeat('x', 10000000) FROM generate_series(1, 100)",
+    "array_agg of 20 M ints": "SELECT array_agg(g) FROM generate_series(1, 20000000) g",
+    "150 MB bytea": "SELECT decode(repeat('ff', 75000000), 'hex')",
+    "jsonb 900 deep": "SELECT (repeat('[', 900) || repeat(']', 900))::jsonb",
+}
+
+
+async def hostile(url: str) -> dict[str, Any]:
+    """Peak RSS of a fresh server per hostile payload, and a SELECT 1's latency while another client sends the
+    largest statement MCP_MAX_SQL_BYTES allows, over and over."""
+    env = {"DATABASE_URL": url, "PATH": os.environ.get("PATH", ""), "MCP_MAX_RESPONSE_BYTES": "60000"}
+    results: dict[str, Any] = {"payloads": {}}
+    for name, sql in HOSTILE.items():
+        server = HttpServer(env)
+        await server.start()
+        client = server.client()
+        try:
+            await server.call(client, "execute_sql", {"sql": "SELECT 1"})
+            idle = server.rss_mb("VmRSS")
+            started = time.perf_counter()
+            try:
+                answer, size = await asyncio.wait_for(server.call(client, "execute_sql", {"sql": sql}), 120)
+                outcome = "error" if answer.get("isError") else f"truncated={answer['structuredContent']['truncated']}"
+            except Exception as exc:  # a crash or a hang is the finding
+                outcome, size = f"failed: {type(exc).__name__}", 0
+            results["payloads"][name] = {"idle_mb": idle, "peak_mb": server.rss_mb(), "outcome": outcome,
+                                         "seconds": time.perf_counter() - started, "bytes": size}  # fmt: skip
+        finally:
+            await client.close()
+            await server.stop()
+    server = HttpServer(env)
+    await server.start()
+    big = "SELECT count(*) FROM pg_class WHERE oid IN (" + ",".join(str(i) for i in range(20_000)) + ")"
+    latencies: list[float] = []
+    loud, quiet = server.client(), server.client()
+    try:
+        await server.call(quiet, "execute_sql", {"sql": "SELECT 1"})
+        stop = asyncio.Event()
+
+        async def flood() -> None:
+            n = 0
+            while not stop.is_set():
+                await server.call(loud, "execute_sql", {"sql": f"{big} AND {n} = {n}"})
+                n += 1
+
+        task = asyncio.create_task(flood())
+        for _ in range(200):
+            started = time.perf_counter()
+            await server.call(quiet, "execute_sql", {"sql": "SELECT 1"})
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+    finally:
+        await loud.close()
+        await quiet.close()
+        await server.stop()
+    latencies.sort()
+    results["concurrent_select_1"] = {"statement_bytes": len(big), "p50_ms": latencies[len(latencies) // 2],
+                                      "p99_ms": latencies[int(len(latencies) * 0.99)]}  # fmt: skip
+    return results
+
+
+def hostile_markdown(results: dict[str, Any]) -> str:
+    lines = ["| hostile payload | idle MB | peak MB | answer | seconds | target |", "|---|---|---|---|---|---|"]
+    for name, data in results["payloads"].items():
+        lines.append(f"| {name} | {data['idle_mb']:.0f} | **{data['peak_mb']:.0f}** | {data['outcome']} | "
+                     f"{data['seconds']:.1f} | ≤ idle + 64 MB |")  # fmt: skip
+    latency = results["concurrent_select_1"]
+    lines.append(
+        f"\n- SELECT 1 while another client sends {latency['statement_bytes']:,}-byte statements: p50 "
+        f"**{latency['p50_ms']:.1f} ms**, p99 **{latency['p99_ms']:.1f} ms** (target p99 < 100 ms)"
+    )
+    return "\n".join(lines)
+
 
 def markdown(results: dict[str, Any]) -> str:
     lines = ["| workload | floor p50 ms | stdio p50 / p95 / p99 ms | stdio ×floor | HTTP ×floor | reference ×floor "
@@ -576,6 +657,7 @@ def main() -> int:
     parser.add_argument("--reference", action="store_true", help=f"also run {REFERENCE_PACKAGE} (needs npm)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the benchmark database")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
+    parser.add_argument("--hostile", action="store_true", help="only the hostile payloads: peak RSS and latency")
     args = parser.parse_args()
     server = None
     admin_url = args.url
@@ -589,6 +671,11 @@ def main() -> int:
     # 40 ms to one timed call in twenty, floor included. Frozen, they stay short (switched off instead, the
     # SELECT 1 floor measured 40% slower, which would flatter every ratio).
     gc.freeze()
+    if args.hostile:
+        found = asyncio.run(hostile(url))
+        Path(args.json).write_text(json.dumps(found, indent=1))
+        print(hostile_markdown(found))
+        return 0
     results = asyncio.run(run(url, args.rounds, args.per_round, install_reference() if args.reference else None))
     Path(args.json).write_text(json.dumps(results, indent=1))
     print(markdown(results))
