@@ -193,6 +193,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pool_max", "--pool-max", ("MCP_POOL_MAX",), 5, _int_range(1, 100), "pool maximum connections"),
     Setting("pool_timeout_s", "--pool-timeout", ("MCP_POOL_TIMEOUT_S",), 5, _int_range(1, 300),
             "seconds to wait for a free connection"),
+    Setting("session_idle_timeout_s", "--session-idle-timeout", ("MCP_SESSION_IDLE_TIMEOUT_S",), 300,
+            _int_range(10, 86_400), "seconds an idle stateful HTTP session is kept"),
+    Setting("max_sessions", "--max-sessions", ("MCP_MAX_SESSIONS",), 1_000, _int_range(1, 100_000),
+            "stateful HTTP sessions open at once (more get 503 until some idle out)"),
     Setting("max_calls_per_principal", "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",), None,
             _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)"),
     Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
@@ -267,6 +271,8 @@ class Config:
     pool_min: int = 1
     pool_max: int = 5
     pool_timeout_s: int = 5
+    session_idle_timeout_s: int = 300
+    max_sessions: int = 1_000
     max_calls_per_principal: int | None = None
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
@@ -3629,6 +3635,8 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
         json_response=config.stateless,
         transport_security=transport_security(config),
         host=config.host,
+        session_idle_timeout=config.session_idle_timeout_s,
+        max_sessions=config.max_sessions,
     )
     allowed = answered_hosts(config)
     if allowed is not None:

@@ -371,3 +371,11 @@ async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> No
             other = (await http.post("/mcp", json=sql_call("SELECT 3"), headers=bob)).json()["result"]
     assert second["isError"] and "server busy for you: 1 of your calls stayed in flight" in second["content"][0]["text"]
     assert other["structuredContent"]["rows"] == [[3]]
+
+
+def test_stateful_sessions_are_bounded_in_number_and_idle_time() -> None:
+    config = ps.Config(transport="streamable-http", session_idle_timeout_s=60, max_sessions=7)
+    app = ps.build_http_app(config)
+    manager = next(route.app.session_manager for route in app.routes if hasattr(route, "app")
+                   and hasattr(route.app, "session_manager"))  # fmt: skip
+    assert (manager.session_idle_timeout, manager.max_sessions) == (60, 7)
