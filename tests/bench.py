@@ -272,6 +272,20 @@ class HttpServer:
         return max(rss_mb(pid, field) for pid in pids)
 
 
+@contextlib.asynccontextmanager
+async def fresh_server(env: dict[str, str]) -> AsyncIterator[tuple[HttpServer, RawHttp, float]]:
+    """A new HTTP server and client after one call, with its idle RSS: the next call's peak RSS is that call's."""
+    server = HttpServer(env)
+    await server.start()
+    client = server.client()
+    try:
+        await server.call(client, "execute_sql", {"sql": "SELECT 1"})
+        yield server, client, server.rss_mb("VmRSS")
+    finally:
+        await client.close()
+        await server.stop()
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -485,12 +499,7 @@ async def run(url: str, rounds: int, per_round: int, reference_entry: Path | Non
                 await c.close()
 
             # A fresh server, so that its peak RSS is this query's: idle after one call, then the whole table.
-            fresh = HttpServer(env)
-            await fresh.start()
-            fresh_client = fresh.client()
-            try:
-                await fresh.call(fresh_client, "execute_sql", {"sql": "SELECT 1"})
-                idle = fresh.rss_mb("VmRSS")
+            async with fresh_server(env) as (fresh, fresh_client, idle):
                 started = time.perf_counter()
                 whole, size = await fresh.call(fresh_client, "execute_sql", {"sql": "SELECT * FROM bench_a.wide"})
                 results["server"]["whole_table"] = {
@@ -498,9 +507,6 @@ async def run(url: str, rounds: int, per_round: int, reference_entry: Path | Non
                     "truncated": whole["structuredContent"]["truncated"],
                     "rows": whole["structuredContent"]["row_count"], "idle_rss_mb": idle, "peak_rss_mb": fresh.rss_mb(),
                 }  # fmt: skip
-            finally:
-                await fresh_client.close()
-                await fresh.stop()
             if reference:
                 started = time.perf_counter()
                 proc = reference.process
@@ -544,17 +550,12 @@ HOSTILE = {
 
 
 async def hostile(url: str) -> dict[str, Any]:
-    """Peak RSS of a fresh server per hostile payload, and a SELECT 1's latency while another client sends the
-    largest statement MCP_MAX_SQL_BYTES allows, over and over."""
+    """Peak RSS of a fresh server per hostile payload, and a SELECT 1's latency while another client sends a
+    statement near MCP_MAX_SQL_BYTES (128 KB), over and over."""
     env = {"DATABASE_URL": url, "PATH": os.environ.get("PATH", ""), "MCP_MAX_RESPONSE_BYTES": "60000"}
     results: dict[str, Any] = {"payloads": {}}
     for name, sql in HOSTILE.items():
-        server = HttpServer(env)
-        await server.start()
-        client = server.client()
-        try:
-            await server.call(client, "execute_sql", {"sql": "SELECT 1"})
-            idle = server.rss_mb("VmRSS")
+        async with fresh_server(env) as (server, client, idle):
             started = time.perf_counter()
             try:
                 answer, size = await asyncio.wait_for(server.call(client, "execute_sql", {"sql": sql}), 120)
@@ -563,9 +564,6 @@ async def hostile(url: str) -> dict[str, Any]:
                 outcome, size = f"failed: {type(exc).__name__}", 0
             results["payloads"][name] = {"idle_mb": idle, "peak_mb": server.rss_mb(), "outcome": outcome,
                                          "seconds": time.perf_counter() - started, "bytes": size}  # fmt: skip
-        finally:
-            await client.close()
-            await server.stop()
     server = HttpServer(env)
     await server.start()
     big = "SELECT count(*) FROM pg_class WHERE oid IN (" + ",".join(str(i) for i in range(20_000)) + ")"
