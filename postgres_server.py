@@ -35,7 +35,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, cast
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
@@ -55,6 +55,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypeAliasType
 
 log = logging.getLogger("postgres_mcp")
+T = TypeVar("T")
 
 SERVER_NAME = "postgres-readonly"
 SERVER_VERSION = "0.1.0"
@@ -197,6 +198,10 @@ SETTINGS: tuple[Setting, ...] = (
             _int_range(10, 86_400), "seconds an idle stateful HTTP session is kept"),
     Setting("max_sessions", "--max-sessions", ("MCP_MAX_SESSIONS",), 1_000, _int_range(1, 100_000),
             "stateful HTTP sessions open at once (more get 503 until some idle out)"),
+    Setting("max_sessions_per_principal", "--max-sessions-per-principal", ("MCP_MAX_SESSIONS_PER_PRINCIPAL",), 100,
+            _int_range(1, 100_000), "stateful HTTP sessions one authenticated principal may hold open"),
+    Setting("session_init_timeout_s", "--session-init-timeout", ("MCP_SESSION_INIT_TIMEOUT_S",), 10,
+            _int_range(1, 3_600), "seconds a new stateful HTTP session has to make its second request"),
     Setting("max_calls_per_principal", "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",), None,
             _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)"),
     Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
@@ -273,6 +278,8 @@ class Config:
     pool_timeout_s: int = 5
     session_idle_timeout_s: int = 300
     max_sessions: int = 1_000
+    max_sessions_per_principal: int = 100
+    session_init_timeout_s: int = 10
     max_calls_per_principal: int | None = None
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
@@ -807,7 +814,9 @@ def _gate(sql: str) -> GatedStatement:
     try:  # orjson directly: pglast's integers are 32-bit (larger literals are strings), no exact fallback needed
         parsed = orjson.loads(parse_sql_json(sql))
     except ParseError as exc:
-        position = exc.args[1] + 1 if len(exc.args) > 1 else None  # args[1]: 0-based character offset
+        # args[1]: the 0-based character offset, absent ("at end of input", "stack depth limit exceeded") or None
+        offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        position = offset + 1 if offset is not None else len(sql) + 1 if "end of input" in exc.args[0] else None
         raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, position)) from None
     except (orjson.JSONDecodeError, RecursionError):
         raise GateRefusal("statement nested too deeply to check (more than about 1,000 levels of parentheses or "
@@ -1457,8 +1466,16 @@ def too_deep(text: str) -> bool:
     return deepest > MAX_JSON_DEPTH
 
 
+class CutText(str):
+    """A value PostgreSQL already cut (restore_cuts): its first characters and the marker, never cut again."""
+
+    __slots__ = ()
+
+
 def cut_cell(value: Any, limit: int) -> Any:
     """A value longer than `limit` characters (as text, or as JSON for arrays and objects), cut with a marker."""
+    if isinstance(value, CutText):
+        return value
     if isinstance(value, str):
         return cut_text(value, limit)
     if isinstance(value, list | dict):
@@ -1502,7 +1519,7 @@ class ResultColumn:
 class RowSet:
     """What a read returned: columns, rows (at most the fetch size) and whether more rows exist."""
 
-    columns: list[ResultColumn]
+    columns: tuple[ResultColumn, ...]
     rows: list[tuple[Any, ...]]
     more: bool
     text_as_bytes: bool = False  # a SQL_ASCII database: text arrives as undecoded bytes
@@ -1585,7 +1602,6 @@ def hygiene_params() -> list[bytes | None]:
     return [repr(fresh_seed()).encode()]
 
 
-CURSOR_PREFIX = "DECLARE mcp_rows NO SCROLL CURSOR FOR "
 BEGIN, ROLLBACK = b"BEGIN READ ONLY", b"ROLLBACK"
 
 
@@ -1593,6 +1609,9 @@ class Command(NamedTuple):
     sql: bytes
     params: Sequence[bytes | None] | None = None
     prepare: bool = False  # the server's own constant SQL: parsed and planned once per connection
+    describe: bool = False  # parse it as the unnamed statement and describe it (its result: the row description)
+    chunk: int = 0  # rows per result chunk, read as they arrive (0: the whole result at once)
+    sink: Callable[[Any], bool] | None = None  # takes this command's results as they arrive; False: stop the call
 
 
 # Statements each connection has prepared. Planning the catalog queries costs more than running them
@@ -1629,6 +1648,8 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
     libpq directly, because psycopg's pipeline API spends ~0.25 ms of Python on these few commands (measured:
     0.41 ms for a whole read of SELECT 1, against 0.16 ms here and 0.14 ms for a bare SELECT 1).
     A failed command makes Postgres skip the rest up to the Sync (their results are PIPELINE_ABORTED).
+    A command with a `sink` hands it each result as it arrives (rows in chunks: never the whole result in memory);
+    when a sink answers False, the statement still running is cancelled and what remains is drained unread.
 
     If the call is cancelled meanwhile, the query is cancelled inside Postgres too (dropping the socket
     would leave it running there), the remaining results are drained and the connection is reset.
@@ -1636,9 +1657,14 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
     pg = conn.pgconn
     known = _prepared.setdefault(conn, set())
     parses: list[bytes | None] = []  # per message sent: the statement a Parse prepares, or None for a command
+    plans: list[Command | None] = []  # per message sent: the command whose result it is (None: a Parse)
     pg.enter_pipeline_mode()
     for command in commands:
-        if command.prepare:
+        if command.describe:
+            pg.send_prepare(b"", command.sql)
+            pg.send_describe_prepared(b"")
+            parses.append(b"")
+        elif command.prepare:
             name = statement_name(command.sql)
             if name not in known:
                 pg.send_prepare(name, command.sql)
@@ -1646,15 +1672,19 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
             pg.send_query_prepared(name, command.params)
         else:
             pg.send_query_params(command.sql, command.params)
+        plans.extend([None] * (len(parses) - len(plans)))
         parses.append(None)
+        plans.append(command)
     pg.pipeline_sync()
     results: list[Any] = []
+    reading = Reading(plans)
     try:
-        await _collect(conn, results)
+        await _collect(conn, results, reading)
     except asyncio.CancelledError:
+        reading.stopped = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(10), contextlib.suppress(Exception):
             await conn.cancel_safe(timeout=5)
-            await _collect(conn, results)
+            await _collect(conn, results, reading)
             await recover(conn)
         if (
             conn.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
@@ -1673,7 +1703,8 @@ def _align(results: list[Any], parses: list[bytes | None], known: set[bytes]) ->
     for name, result in zip(parses, results, strict=False):
         if name is not None:
             if result.status == ExecStatus.COMMAND_OK:
-                known.add(name)
+                if name:  # the unnamed statement is replaced by the next command: nothing to remember
+                    known.add(name)
             elif failed_parse is None:
                 failed_parse = result
         else:
@@ -1684,17 +1715,44 @@ def _align(results: list[Any], parses: list[bytes | None], known: set[bytes]) ->
     return aligned
 
 
-async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any]) -> None:
-    """Flush what is queued, then read results up to the pipeline's Sync and leave pipeline mode."""
+CHUNK_STATUSES = frozenset({ExecStatus.TUPLES_CHUNK, ExecStatus.SINGLE_TUPLE})
+
+
+def _read_in_chunks(pg: psycopg.pq.abc.PGconn, rows: int) -> None:
+    """Have libpq hand over the next query's rows `rows` at a time (libpq 17+), else one at a time."""
+    if psycopg.pq.version() >= 170000:
+        pg.set_chunked_rows_mode(rows)
+    else:
+        pg.set_single_row_mode()
+
+
+@dataclass
+class Reading:
+    """Where the reading of a pipeline's results stands."""
+
+    plans: list[Command | None]  # per message sent: the command whose result it is (None: a Parse)
+    message: int = 0  # the message whose results come next
+    stopped: bool = False  # a sink had enough, or the call was cancelled: the rest is drained unread
+
+
+async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any], reading: Reading) -> None:
+    """Flush what is queued, then read results up to the pipeline's Sync and leave pipeline mode. One result per
+    message: rows read in chunks go to the command's sink, or nowhere once stopped."""
     pg, loop = conn.pgconn, asyncio.get_running_loop()
     while pg.flush():  # more to send than the socket took
         await _socket_ready(loop.add_writer, loop.remove_writer, pg.socket)
+    plans = reading.plans
     while True:
         while pg.is_busy():
             await _socket_ready(loop.add_reader, loop.remove_reader, pg.socket)
             pg.consume_input()
         result = pg.get_result()
-        if result is None:
+        if result is None:  # the message's results are complete; chunking must be chosen before the next is read
+            reading.message += 1
+            plan = plans[reading.message] if reading.message < len(plans) else None
+            aborted = pg.pipeline_status == psycopg.pq.PipelineStatus.ABORTED  # then no rows come
+            if plan is not None and plan.chunk and not aborted:  # even when draining: never a whole result in memory
+                _read_in_chunks(pg, plan.chunk)
             continue
         if result.status == ExecStatus.PIPELINE_SYNC:
             break
@@ -1702,7 +1760,12 @@ async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any]) -> No
             # Only reachable if the gate were bypassed: never wait on a COPY, drop the connection.
             await conn.close()
             raise psycopg.errors.FeatureNotSupported("COPY cannot run on this server")
-        results.append(result)
+        plan = plans[reading.message] if reading.message < len(plans) else None
+        if not reading.stopped and plan is not None and plan.sink is not None and not plan.sink(result):
+            reading.stopped = True  # enough: stop the statement rather than receive what nobody will read
+            await conn.cancel_safe(timeout=5)
+        if result.status not in CHUNK_STATUSES:
+            results.append(result)
     pg.exit_pipeline_mode()
 
 
@@ -1712,45 +1775,251 @@ async def run_read(
     params: Sequence[bytes | None] | None,
     limits: Limits,
     *,
-    cursor: bool,
     fetch: int,
     prepare: bool = False,
     own: bool = False,
 ) -> RowSet:
-    """One read in one round trip: BEGIN READ ONLY, limits, the statement, ROLLBACK, hygiene.
+    """One read in one round trip: BEGIN READ ONLY, limits, the statement, ROLLBACK, hygiene; at most `fetch`
+    rows are kept. With `prepare`, the server's own statements around it are prepared, and the statement itself
+    too when it is the server's (`own`). Agent SELECTs go through `run_select` instead (bounded cells, chunks)."""
+    results, failure = await run_pipeline(conn, [Command(sql.encode(), params, prepare and own)], limits, prepare)
+    if failure is not None:
+        raise failure[1]
+    data = results[0]
+    transformer = Transformer(conn)
+    transformer.set_pgresult(data)
+    rows = transformer.load_rows(0, min(data.ntuples, fetch + 1), tuple)
+    return RowSet(result_columns(data), rows[:fetch], len(rows) > fetch, text_as_bytes=conn.info.encoding == "ascii")
 
-    With `cursor`, the statement runs as a server-side cursor and at most `fetch` + 1 rows cross the
-    network, so a query for 100 million rows costs what one for 100 does. With `prepare`, the server's own
-    statements around it are prepared, and the statement itself too when it is the server's (`own`).
-    """
-    limits_sql = limits.sql(conn.info.server_version)
-    statement = (
-        [Command((CURSOR_PREFIX + sql).encode(), params), Command(f"FETCH FORWARD {fetch + 1} FROM mcp_rows".encode())]
-        if cursor
-        else [Command(sql.encode(), params, prepare and own)]
-    )
+
+def result_columns(result: Any) -> tuple[ResultColumn, ...]:
+    return tuple(ResultColumn(result.fname(i).decode(), result.ftype(i), result.fmod(i)) for i in range(result.nfields))
+
+
+async def run_pipeline(
+    conn: psycopg.AsyncConnection[Any], statement: list[Command], limits: Limits, prepare: bool
+) -> tuple[list[Any], tuple[int, psycopg.Error] | None]:
+    """BEGIN READ ONLY, the limits, the statement's commands, ROLLBACK and hygiene in one round trip. Returns the
+    statement's results and its first failure (the index of the command that failed, the error), after which
+    the connection has been reset. Raises CatalogChanged when the limits' catalog guard failed."""
     commands = [
         Command(BEGIN),
-        Command(limits_sql.encode(), limits.params(), prepare),
+        Command(limits.sql(conn.info.server_version).encode(), limits.params(), prepare),
         *statement,
         Command(ROLLBACK),
         Command(HYGIENE_SQL, hygiene_params(), prepare),
     ]
     results = await round_trip(conn, commands)
-    failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
-    if failed is not None:
-        await recover(conn)
-        error = psycopg.errors.error_from_result(failed, conn.info.encoding)
-        if failed is results[1] and CATALOG_CHANGED in str(error.diag.message_primary):
-            raise CatalogChanged from None
-        raise error
-    await check_hygiene(conn, results[-1])
-    data = results[-3]  # the FETCH, or the statement itself
+    failed = next((i for i, r in enumerate(results) if r.status == ExecStatus.FATAL_ERROR), None)
+    if failed is None:
+        await check_hygiene(conn, results[-1])
+        return results[2:-2], None
+    await recover(conn)
+    error = psycopg.errors.error_from_result(results[failed], conn.info.encoding)
+    if failed == 1 and CATALOG_CHANGED in str(error.diag.message_primary):
+        raise CatalogChanged from None
+    return results[2:-2], (failed - 2, error)
+
+
+# ---- Agent SELECTs: every wide value cut inside PostgreSQL, rows read in chunks, the read stopped when enough ----
+# The server never holds a value longer than MCP_MAX_CELL_CHARS, nor more rows than the answer keeps plus one
+# chunk, whatever the statement returns. The statement runs inside a SELECT built from its result columns
+# (`cutting_sql`): values of types that can be long are cut to their first characters there, and the full length
+# is reported. The columns are described once per statement text (`App.select`) and described again in the same
+# round trip on every call, so a statement whose columns changed since (DDL) is run again with the new ones.
+
+# Types whose text is a few dozen characters at most: never cut, only cast to the type described, so that a column
+# whose type changed since cannot bring a wide value through.
+# fmt: off
+BOUNDED_TYPES = ("bool", "int2", "int4", "int8", "oid", "float4", "float8", "date", "time", "timetz", "timestamp",
+                 "timestamptz", "interval", "uuid", "money", "xid", "xid8", "cid", "tid", "pg_lsn", "macaddr",
+                 "macaddr8", "inet", "cidr")
+# fmt: on
+BOUNDED_OIDS = {psycopg.postgres.types[name].oid: name for name in BOUNDED_TYPES}
+TEXT_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("text", "varchar", "name"))
+BYTEA_OID = psycopg.postgres.types["bytea"].oid
+SHAPE_CACHE_SIZE = 1024  # statements whose result columns are remembered (a few hundred bytes each)
+MAX_WRAPPED_COLUMNS = 1663  # PostgreSQL's 1,664 result columns, less the one that reports the cuts
+CHUNK_BYTES = 4 << 20  # rows per chunk are chosen so that a chunk of the widest possible rows stays near this
+DRAIN_BYTES = 256 << 10  # after the answer is full: rows still due past this many bytes are cancelled, not read
+
+
+def _op(left: str, operator: str, right: str) -> str:
+    """`left op right` with the operator of pg_catalog: the call's search_path may hold one of the same name."""
+    return f"({left} OPERATOR(pg_catalog.{operator}) {right})"
+
+
+class Cutting(NamedTuple):
+    """The SELECT that runs an agent's statement with its wide values cut (see cutting_sql)."""
+
+    prefix: str  # the statement goes between prefix and suffix
+    suffix: str
+    widths: tuple[int, ...]  # per column: the characters a cut value keeps
+    row_bytes: int  # the most bytes one row can take
+
+
+@lru_cache(maxsize=256)
+def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting | None:
+    """The SELECT around a statement with result columns of types `oids` that cuts, inside PostgreSQL, every value
+    whose text is longer than `limit` characters (bytea: its hex text, computed only for the part kept).
+
+    Each column keeps its type: its value, or NULL when cut. One last column says what was cut: '', or for
+    each cut value `<column>,<full length in characters>:<its first widths[column] characters>`.
+    Every function, operator and type is schema-qualified (the call's search_path is the caller's). None when
+    every column's type bounds its values: the statement runs as it is."""
+    if all(oid in BOUNDED_OIDS for oid in oids):
+        return None
+    if len(oids) > MAX_WRAPPED_COLUMNS:
+        raise ToolFailure(f"the statement returns {len(oids)} columns; at most {MAX_WRAPPED_COLUMNS} can be "
+                          "returned: select fewer columns", kind="too_wide")  # fmt: skip
+    outputs, texts, cuts, widths = [], [], [], []
+    for i, oid in enumerate(oids):
+        value = f"mcp_q.c{i}"
+        if oid in BOUNDED_OIDS:
+            outputs.append(f"{value}::pg_catalog.{quote_ident(BOUNDED_OIDS[oid])}")
+            widths.append(0)
+            continue
+        if oid == BYTEA_OID:  # '\x' and two hex digits a byte, as bytea prints
+            kept = (limit - 2) // 2
+            size = f"pg_catalog.octet_length({value})"
+            fits = _op(size, "<=", str(kept))
+            length = _op(_op(f"{size}::pg_catalog.int8", "*", "2"), "+", "2")
+            head = _op("E'\\\\x'", "||", f"pg_catalog.encode(pg_catalog.substring({value}, 1, {kept}), 'hex')")
+            widths.append(2 + 2 * kept)
+        else:
+            # arrays as JSON, the form an array that fits takes in the answer
+            text = f"pg_catalog.to_json({value})::pg_catalog.text" if oid in ARRAY_OIDS else f"{value}::pg_catalog.text"
+            if oid not in TEXT_OIDS:  # converted to text once per row, in the subquery below
+                texts.append(f", {text} AS t{i}")
+                text = f"mcp_q.t{i}"
+            fits = f"({_op(f'pg_catalog.octet_length({text})', '<=', str(limit))} OR " \
+                   f"{_op(f'pg_catalog.length({text})', '<=', str(limit))})"  # fmt: skip
+            length = f"pg_catalog.length({text})"
+            head = f"pg_catalog.left({text}, {limit})"
+            widths.append(limit)
+        outputs.append(f"CASE WHEN {fits} THEN {value} END")
+        said = _op(_op(f"'{i},'", "||", f"{length}::pg_catalog.text"), "||", _op("':'", "||", head))
+        cuts.append(f"CASE WHEN NOT {fits} THEN {said} END")
+    groups = [f"pg_catalog.concat({', '.join(cuts[i : i + 90])})" for i in range(0, len(cuts), 90)]  # 100 args max
+    outputs.append(f"pg_catalog.concat({', '.join(groups)})")
+    names = ", ".join(f"c{i}" for i in range(len(oids)))
+    prefix = f"SELECT {', '.join(outputs)} FROM (SELECT mcp_q.*{''.join(texts)} FROM (\n"
+    suffix = f"\n) AS mcp_q({names}) OFFSET 0) AS mcp_q"  # OFFSET 0: the subquery is not merged into the SELECT
+    row_bytes = sum(64 if width == 0 else 4 * width + 32 for width in widths) + 64
+    return Cutting(prefix, suffix, tuple(widths), row_bytes)
+
+
+def restore_cuts(row: tuple[Any, ...], widths: tuple[int, ...]) -> tuple[Any, ...]:
+    """A row of cutting_sql's SELECT as the statement's own: cut values become their first characters and a
+    marker saying how many more there were (`…[+N chars]`, as every cut value in an answer ends)."""
+    said = row[-1]
+    if not said:
+        return row[:-1]
+    values = list(row[:-1])
+    comma, colon = (",", ":") if isinstance(said, str) else (b",", b":")  # bytes: a SQL_ASCII database
+    at = 0
+    while at < len(said):
+        column = int(said[at : said.index(comma, at)])
+        start = said.index(colon, at) + 1
+        length = int(said[said.index(comma, at) + 1 : start - 1])
+        at = start + widths[column]
+        head = said[start:at]
+        text = head if isinstance(head, str) else head.decode("utf-8", "backslashreplace")
+        values[column] = CutText(f"{text}…[+{length - widths[column]} chars]")
+    return tuple(values)
+
+
+class RowTaker(Protocol):
+    """Where an agent SELECT's rows go as they arrive (the answer being built)."""
+
+    def take(self, rows: list[tuple[Any, ...]], text_as_bytes: bool) -> bool:
+        """Keep what fits; False when no more rows are wanted."""
+        ...
+
+    @property
+    def bytes_per_row(self) -> float:
+        """The mean size of the rows seen so far (to tell whether the rest is worth reading to its end)."""
+        ...
+
+
+async def run_select(
+    conn: psycopg.AsyncConnection[Any],
+    sql: str,
+    params: Sequence[bytes | None] | None,
+    limits: Limits,
+    *,
+    columns: tuple[ResultColumn, ...],
+    fetch: int,
+    taker: RowTaker,
+    cell_chars: int,
+    prepare: bool,
+) -> tuple[ResultColumn, ...] | None:
+    """Run an agent's SELECT, whose result `columns` were described before: its values cut inside PostgreSQL to
+    `cell_chars`, at most `fetch` + 1 rows, handed to `taker` chunk by chunk as they arrive, and the rest drained
+    unread or cancelled once the taker is full. One round trip.
+
+    Returns None, or the columns the statement has now when they are not `columns` (DDL since): then nothing was
+    taken, and the caller runs it again with those. Raises StatementFailed."""
+    cutting = cutting_sql(tuple(c.oid for c in columns), cell_chars) if columns else None
+    prefix, suffix = (cutting.prefix, cutting.suffix) if cutting is not None else ("SELECT * FROM (\n", "\n) AS mcp_q")
+    text_as_bytes = conn.info.encoding == "ascii"
     transformer = Transformer(conn)
-    transformer.set_pgresult(data)
-    rows = transformer.load_rows(0, min(data.ntuples, fetch + 1), tuple)
-    columns = [ResultColumn(data.fname(i).decode(), data.ftype(i), data.fmod(i)) for i in range(data.nfields)]
-    return RowSet(columns, rows[:fetch], len(rows) > fetch, text_as_bytes=conn.info.encoding == "ascii")
+    state: dict[str, Any] = {"seen": 0, "full": False, "changed": None}
+
+    def check_columns(result: Any) -> bool:
+        described = result_columns(result)
+        if result.status == ExecStatus.COMMAND_OK and described != columns:
+            state["changed"] = described
+            return False
+        return True
+
+    def take_chunk(result: Any) -> bool:
+        if state["full"] or not result.ntuples:
+            return True
+        transformer.set_pgresult(result)
+        rows = transformer.load_rows(0, result.ntuples, tuple)
+        state["seen"] += len(rows)
+        if cutting is not None:
+            rows = [restore_cuts(row, cutting.widths) for row in rows]
+        if taker.take(rows, text_as_bytes):
+            return True
+        state["full"] = True  # the rows still due are drained unread, or cancelled when that would cost more
+        return (fetch + 1 - state["seen"]) * taker.bytes_per_row <= DRAIN_BYTES
+
+    row_bytes = cutting.row_bytes if cutting is not None else 64 * len(columns) + 64
+    # LIMIT, not a cursor's FETCH: PostgreSQL holds a FETCH's whole result before it sends the first row
+    query = f"{prefix}{sql}{suffix} LIMIT {fetch + 1}"
+    statement = [
+        Command(sql.encode(), params, describe=True, sink=check_columns),
+        Command(query.encode(), params, chunk=max(1, min(256, CHUNK_BYTES // row_bytes)), sink=take_chunk),
+    ]
+    _, failure = await run_pipeline(conn, statement, limits, prepare)
+    if state["changed"] is not None:
+        return state["changed"]
+    if failure is not None and failure[0] < 0:  # the server's own commands: not the agent's statement
+        raise failure[1]
+    if failure is not None and not (state["full"] and failure[0] >= 1):  # a cancel of ours is no failure
+        raise StatementFailed(failure[1], 0 if failure[0] == 0 else len(prefix))
+    return None
+
+
+async def describe_select(
+    conn: psycopg.AsyncConnection[Any], sql: str, params: Sequence[bytes | None] | None, limits: Limits, prepare: bool
+) -> tuple[ResultColumn, ...]:
+    """The result columns of an agent's SELECT, parsed as it will run (same settings, role and search_path)."""
+    results, failure = await run_pipeline(conn, [Command(sql.encode(), params, describe=True)], limits, prepare)
+    if failure is not None:
+        raise failure[1] if failure[0] < 0 else StatementFailed(failure[1], 0)
+    return result_columns(results[0])
+
+
+class StatementFailed(Exception):
+    """An agent statement failed in PostgreSQL; `shift`: the characters the server put before it in the text
+    PostgreSQL ran (error positions count from there)."""
+
+    def __init__(self, error: psycopg.Error, shift: int) -> None:
+        super().__init__(str(error))
+        self.error, self.shift = error, shift
 
 
 async def recover(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -1829,6 +2098,7 @@ class App:
     _loading: asyncio.Lock = field(default_factory=asyncio.Lock)
     _scopes: dict[tuple[Role | None, bool, str | None, str | None], Scope] = field(default_factory=dict)
     shares: dict[str, tuple[asyncio.Semaphore, list[int]]] = field(default_factory=dict)  # per principal: slots, users
+    shapes: dict[int, tuple[ResultColumn, ...]] = field(default_factory=dict)  # agent SELECTs' result columns
 
     @contextlib.asynccontextmanager
     async def fair_share(self, who: str | None) -> AsyncIterator[None]:
@@ -1948,29 +2218,25 @@ class App:
         return f"the database at {target} is reachable but no pooled connection was ready in time; retry"
 
     async def read(
-        self,
-        sql: str,
-        params: Sequence[Any] | None = None,
-        *,
-        scope: Scope,
-        cursor: bool = False,
-        fetch: int = 1,
-        own: bool = False,
+        self, sql: str, params: Sequence[Any] | None = None, *, scope: Scope, fetch: int = 1, own: bool = False
     ) -> RowSet:
         """Run one read through the pipeline within the caller's scope (`own`: the server's constant SQL, which
-        may be prepared). Raises CatalogChanged when `scope.limits` carries a catalog marker that moved.
-
-        Reads are safe to repeat, so two failures are retried once: a connection found dead (after the pool
-        drops its other dead connections: after an outage, all are), and prepared statements that vanished
-        because a transaction pooler moved us between backends (then nothing is prepared any more).
-        """
+        may be prepared). Raises CatalogChanged when `scope.limits` carries a catalog marker that moved."""
         encoded = None if params is None else [encode_param(value) for value in params]
+        return await self.on_connection(
+            lambda conn: run_read(conn, sql, encoded, scope.limits, fetch=fetch, prepare=self.prepare, own=own)
+        )
+
+    async def on_connection(self, run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """`run` on a pooled connection. Reads are safe to repeat, so two failures are retried once: a connection
+        found dead (after the pool drops its other dead connections: after an outage, all are), and prepared
+        statements that vanished because a transaction pooler moved us between backends (then nothing is
+        prepared any more)."""
         lost: Exception | None = None
         for attempt in (1, 2):
             async with self.connection() as conn:
                 try:
-                    return await run_read(conn, sql, encoded, scope.limits, cursor=cursor, fetch=fetch,
-                                          prepare=self.prepare, own=own)  # fmt: skip
+                    return await run(conn)
                 except psycopg.OperationalError as exc:
                     if not conn.closed:
                         raise
@@ -1994,6 +2260,40 @@ class App:
             kind="connection_lost",
         )
 
+    async def select(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        scope: Scope,
+        fetch: int,
+        start: Callable[..., Awaitable[RowTaker]],
+    ) -> RowTaker:
+        """Run an agent's SELECT (run_select), its rows going to the taker `start(columns)` makes. Its columns are
+        described on first sight of the text and when they changed (then a new taker starts)."""
+        encoded = None if params is None else [encode_param(value) for value in params]
+        key = hash((sql, scope.limits.search_path))  # a collision costs only a describe: every call checks
+        columns = self.shapes.get(key)
+        if columns is None:
+            columns = await self.on_connection(
+                lambda conn: describe_select(conn, sql, encoded, scope.limits, self.prepare)
+            )
+        for _ in range(3):
+            taker = await start(columns)
+
+            def run(conn: psycopg.AsyncConnection[Any], columns: Any = columns, taker: RowTaker = taker) -> Any:
+                return run_select(conn, sql, encoded, scope.limits, columns=columns, fetch=fetch, taker=taker,
+                                  cell_chars=self.config.max_cell_chars, prepare=self.prepare)  # fmt: skip
+
+            changed = await self.on_connection(run)
+            if changed is None:
+                if len(self.shapes) >= SHAPE_CACHE_SIZE:
+                    del self.shapes[next(iter(self.shapes))]
+                self.shapes[key] = columns
+                return taker
+            columns = changed
+        raise ToolFailure("the statement's result columns kept changing while it ran (DDL running?); retry",
+                          kind="catalog_changed")  # fmt: skip
+
     async def read_json(self, sql: str, params: Sequence[Any] | None = None, *, scope: Scope) -> Any:
         """Run an introspection query that builds its whole answer as one JSON value."""
         rowset = await self.read(sql, params, scope=scope, own=True)
@@ -2002,7 +2302,7 @@ class App:
             raw = bytes(raw).decode("utf-8", "backslashreplace")
         return loads(raw) if isinstance(raw, str) else raw
 
-    async def column_types(self, columns: list[ResultColumn], scope: Scope) -> list[str]:
+    async def column_types(self, columns: Sequence[ResultColumn], scope: Scope) -> list[str]:
         """Type names for result columns: built-ins from psycopg, the database's own looked up once and cached."""
         missing = [c.oid for c in columns if c.builtin_type is None and c.oid not in self.type_names]
         if missing:
@@ -2762,17 +3062,71 @@ def check_sql_size(sql: str, limit: int) -> None:
                           kind="too_large")  # fmt: skip
 
 
-async def run_agent_sql(
-    app: App, scope: Scope, sql: str, params: list[Any] | None, limit: int
-) -> tuple[RowSet, list[str]]:
-    """The gate, the caller's relation and function checks, then the read. If functions, operators, views or
-    policies changed after the statement was judged, it is judged again on a fresh snapshot before it runs."""
+class ResultShaper:
+    """An agent statement's rows shaped into the answer as they arrive: JSON-safe values, cells cut at
+    MCP_MAX_CELL_CHARS, at most `limit` rows and MCP_MAX_RESPONSE_BYTES of them. Says when it is full."""
+
+    def __init__(self, columns: Sequence[ResultColumn], types: list[str], limit: int, config: Config) -> None:
+        self.columns = [{"name": c.name, "type": t} for c, t in zip(columns, types, strict=True)]
+        self.header = " | ".join(f"{c['name']} ({c['type']})" for c in self.columns)
+        self.oids = [c.oid for c in columns]
+        self.limit, self.cell_chars = limit, config.max_cell_chars
+        self.budget = config.max_response_bytes - len(self.header) - 400  # room for the footer note
+        self.rows: list[Any] = []
+        self.lines = [self.header]
+        self.more = self.cut_by_size = False
+        self.sized_bytes = self.sized_rows = self.cut_cells = 0  # sized: every row measured, kept or not
+        self.converters: list[tuple[int, Callable[[Any], Any]]] | None = None
+
+    @property
+    def bytes_per_row(self) -> float:
+        return self.sized_bytes / max(1, self.sized_rows)
+
+    def take(self, rows: list[tuple[Any, ...]], text_as_bytes: bool) -> bool:
+        if self.converters is None:
+            self.converters = [(i, f) for i, oid in enumerate(self.oids)
+                               if (f := cell_converter(oid, self.cell_chars, text_as_bytes))]  # fmt: skip
+        for raw in rows:
+            if len(self.rows) == self.limit:
+                self.more = True
+                return False
+            row: Any = raw
+            if self.converters:
+                row = list(raw)
+                for index, convert in self.converters:
+                    row[index] = convert(row[index])
+            line = dumps(row)
+            if len(line) > self.cell_chars:  # only a row longer than the cell limit can hold a longer cell
+                cut = [cut_cell(value, self.cell_chars) for value in row]
+                self.cut_cells += sum(
+                    new is not old or isinstance(old, CutText) for new, old in zip(cut, row, strict=True)
+                )
+                row, line = cut, dumps(cut)
+            size = len(line) + 1 if line.isascii() else len(line.encode()) + 1
+            self.sized_bytes += size
+            self.sized_rows += 1
+            self.budget -= size
+            if self.budget < 0:
+                self.cut_by_size = True
+                return False
+            self.rows.append(row)
+            self.lines.append(line)
+        return True
+
+
+async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | None, limit: int) -> ResultShaper:
+    """The gate, the caller's relation and function checks, then the read, shaped as it arrives. If functions,
+    operators, views or policies changed after the statement was judged, it is judged again on a fresh snapshot
+    before it runs."""
+
+    async def start(columns: Sequence[ResultColumn]) -> ResultShaper:
+        return ResultShaper(columns, await app.column_types(columns, scope), limit, app.config)
+
     try:
         check_sql_size(sql, app.config.max_sql_bytes)
         long = len(sql) > GATE_OFF_LOOP_CHARS  # parsing costs ~1 ms per KB: keep the event loop free for others
         statement = await anyio.to_thread.run_sync(gate, sql) if long else gate(sql)
         check_relations(statement.relations, scope.role)
-        cursor = statement.kind == "select"
         for _ in range(2):
             try:
                 catalog = await app.judge(statement, scope.role)
@@ -2789,16 +3143,24 @@ async def run_agent_sql(
                 else scope  # nothing to resolve (SELECT 1): no DDL can change the verdict, so no guard
             )
             try:
-                rowset = await app.read(statement.sql, params or None, scope=guarded, cursor=cursor, fetch=limit)
-                return rowset, await app.column_types(rowset.columns, scope)
+                if statement.kind == "select":
+                    return cast(ResultShaper, await app.select(statement.sql, params or None, guarded, limit, start))
+                rowset = await app.read(statement.sql, params or None, scope=guarded, fetch=limit)
+                shaper = await start(rowset.columns)
+                shaper.take(rowset.rows, rowset.text_as_bytes)
+                shaper.more = shaper.more or rowset.more
+                return shaper
             except CatalogChanged:
                 log.info("catalog changed since the function policy loaded it: reloading before the call runs")
                 await app.load_catalog(catalog)
     except GateRefusal as refusal:
         raise ToolFailure(str(refusal), kind="refused") from None
+    except StatementFailed as failed:
+        raise ToolFailure(pg_error_message(failed.error, sql, statement.offset - failed.shift, scope),
+                          kind=failed.error.sqlstate or "database") from None  # fmt: skip
     except psycopg.Error as exc:
-        shift = statement.offset - (len(CURSOR_PREFIX) if cursor else 0)
-        raise ToolFailure(pg_error_message(exc, sql, shift, scope), kind=exc.sqlstate or "database") from None
+        message = pg_error_message(exc, sql, statement.offset, scope)
+        raise ToolFailure(message, kind=exc.sqlstate or "database") from None
     raise ToolFailure("functions or views kept changing while this call was judged (DDL running?); retry",
                       kind="catalog_changed")  # fmt: skip
 
@@ -2813,54 +3175,34 @@ async def answer_execute_sql(
     if max_rows is not None and not 1 <= max_rows <= ceiling:
         raise ToolFailure(f"max_rows must be between 1 and {ceiling} (POSTGRES_MAX_ROWS, or your role's max_rows)")
     limit = max_rows or ceiling
-    rowset, types = await run_agent_sql(app, scope, sql, params, limit)
-    columns = [{"name": c.name, "type": t} for c, t in zip(rowset.columns, types, strict=True)]
-    header = " | ".join(f"{c['name']} ({c['type']})" for c in columns)
-    converters = [
-        (i, f)
-        for i, c in enumerate(rowset.columns)
-        if (f := cell_converter(c.oid, config.max_cell_chars, rowset.text_as_bytes))
-    ]
-    budget = config.max_response_bytes - len(header) - 400  # room for the footer note
-    rows: list[Any] = []
-    lines = [header]
-    cut_by_size = False
-    for raw in rowset.rows:
-        row: Any = raw
-        if converters:
-            row = list(raw)
-            for index, convert in converters:
-                row[index] = convert(row[index])
-        line = dumps(row)
-        if len(line) > config.max_cell_chars:  # only a row longer than the cell limit can hold a longer cell
-            row = [cut_cell(value, config.max_cell_chars) for value in row]
-            line = dumps(row)
-        budget -= len(line) + 1 if line.isascii() else len(line.encode()) + 1
-        if budget < 0:
-            cut_by_size = True
-            break
-        rows.append(row)
-        lines.append(line)
-    truncated = rowset.more or cut_by_size
+    shaped = await run_agent_sql(app, scope, sql, params, limit)
+    rows, lines = shaped.rows, shaped.lines
+    truncated = shaped.more or shaped.cut_by_size or shaped.cut_cells > 0
     elapsed = round((time.perf_counter() - started) * 1000, 2)
-    note = None
-    if cut_by_size:
-        note = (
+    notes = []
+    if shaped.cut_by_size:
+        notes.append(
             f"response cut at {config.max_response_bytes} bytes (MCP_MAX_RESPONSE_BYTES) after {len(rows)} rows: "
             "select fewer or narrower columns, or fewer rows"
         )
-    elif rowset.more:
-        note = (
+    elif shaped.more:
+        notes.append(
             f"more rows exist: cut at max_rows={limit}. Narrow with WHERE, aggregate with GROUP BY/count(*), "
             f"or page with ORDER BY ... LIMIT/OFFSET"
             + (f"; max_rows can go up to {ceiling}" if limit < ceiling else "")
         )
+    if shaped.cut_cells:
+        notes.append(
+            f"{shaped.cut_cells} value{'s' if shaped.cut_cells > 1 else ''} cut at {config.max_cell_chars} characters "
+            "(MCP_MAX_CELL_CHARS; …[+N chars] says how many more): read parts of one with substr()"
+        )
+    note = "; ".join(notes) or None
     footer = f"-- {len(rows)} row{'s' if len(rows) != 1 else ''} in {elapsed} ms" + (
         f"; TRUNCATED: {note}" if note else ""
     )
     lines.append(footer)
     structured = {
-        "columns": columns,
+        "columns": shaped.columns,
         "rows": rows,
         "row_count": len(rows),
         "truncated": truncated,
@@ -3447,6 +3789,117 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+@dataclass
+class TrackedSession:
+    owner: str | None  # the authenticated principal that opened it
+    opening: dict[str, Any]  # the ASGI scope of the request that opened it (to end it as its owner)
+    used: bool = False  # it made a request after the one that opened it
+    in_flight: int = 0
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class SessionGuard:
+    """ASGI middleware on /mcp in stateful HTTP, after authentication. One principal may hold at most
+    MCP_MAX_SESSIONS_PER_PRINCIPAL sessions (its next one gets 429, others are unaffected), and a session that
+    makes no second request within MCP_SESSION_INIT_TIMEOUT_S (an initialize never followed by anything) is
+    ended then, with a DELETE sent as its owner: a flood of half-open sessions cannot fill the session table.
+
+    Sessions are followed through the protocol alone (their ID header, the status of each answer, DELETE),
+    with the SDK's own idle rule (no request in flight for MCP_SESSION_IDLE_TIMEOUT_S) for when it ends them."""
+
+    def __init__(self, app: Any, config: Config) -> None:
+        self.app, self.config = app, config
+        self.sessions: dict[str, TrackedSession] = {}
+        self.ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references to tasks
+
+    def held_by(self, owner: str) -> int:
+        """Sessions `owner` holds now (forgetting those the SDK has idled out meanwhile)."""
+        idle_before = time.monotonic() - self.config.session_idle_timeout_s
+        for sid, tracked in list(self.sessions.items()):
+            if not tracked.in_flight and tracked.last_seen < idle_before:
+                del self.sessions[sid]
+        return sum(tracked.owner == owner for tracked in self.sessions.values())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sid = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"mcp-session-id"), None)
+        tracked = self.sessions.get(sid) if sid else None
+        if sid is None and scope["method"] == "POST":
+            await self.open(scope, receive, send)
+        elif tracked is None:
+            await self.app(scope, receive, send)
+        else:
+            tracked.used, tracked.in_flight = True, tracked.in_flight + 1
+            status = await relay_status(self.app, scope, receive, send)
+            tracked.in_flight, tracked.last_seen = tracked.in_flight - 1, time.monotonic()
+            if status == 404 or (scope["method"] == "DELETE" and status is not None and status < 300):
+                self.sessions.pop(sid or "", None)
+
+    async def open(self, scope: Any, receive: Any, send: Any) -> None:
+        """A request without a session ID: it opens one if it succeeds (an initialize)."""
+        user = scope.get("user")
+        owner = str(user.access_token.subject or user.access_token.client_id) if hasattr(user, "access_token") else None
+        cap = self.config.max_sessions_per_principal
+        if owner is not None and self.held_by(owner) >= cap:
+            from starlette.responses import JSONResponse
+
+            message = (f"too many open sessions: you hold {cap} (MCP_MAX_SESSIONS_PER_PRINCIPAL); end unused ones "
+                       "with DELETE /mcp, or wait for them to idle out")  # fmt: skip
+            body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+            await JSONResponse(body, status_code=429, headers={"Retry-After": "10"})(scope, receive, send)
+            return
+        opened: list[str] = []
+
+        async def watch(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                opened.extend(v.decode("latin-1") for k, v in message.get("headers", ()) if k == b"mcp-session-id")
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if opened:
+            self.sessions[opened[0]] = TrackedSession(owner, scope)
+            asyncio.get_running_loop().call_later(self.config.session_init_timeout_s, self.schedule_end, opened[0])
+
+    def schedule_end(self, sid: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.end_if_unused(sid))
+        self.ending.add(task)
+        task.add_done_callback(self.ending.discard)
+
+    async def end_if_unused(self, sid: str) -> None:
+        tracked = self.sessions.get(sid)
+        if tracked is None or tracked.used:
+            return
+        del self.sessions[sid]
+        log.info("ending session %s: no request followed its initialize within %d s (MCP_SESSION_INIT_TIMEOUT_S)",
+                 sid[:12], self.config.session_init_timeout_s)  # fmt: skip
+        headers = [(k, v) for k, v in tracked.opening["headers"] if k not in (b"content-length", b"content-type")]
+        scope = {**tracked.opening, "method": "DELETE", "headers": [*headers, (b"mcp-session-id", sid.encode())]}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(_message: dict[str, Any]) -> None:
+            return None
+
+        with contextlib.suppress(Exception):
+            await self.app(scope, receive, discard)
+
+
+async def relay_status(app: Any, scope: Any, receive: Any, send: Any) -> int | None:
+    """Run an ASGI app and return the status it answered with (None: it never started a response)."""
+    status: list[int] = []
+
+    async def watch(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        await send(message)
+
+    await app(scope, receive, watch)
+    return status[0] if status else None
+
+
 def make_lifespan(
     config: Config, holder: dict[str, App]
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[App]]:
@@ -3638,6 +4091,9 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
         session_idle_timeout=config.session_idle_timeout_s,
         max_sessions=config.max_sessions,
     )
+    if not config.stateless:  # after authentication: the route's own app, whatever wraps it
+        route = next(r for r in app.routes if getattr(r, "path", None) == "/mcp")
+        route.app = SessionGuard(route.app, config)  # type: ignore[attr-defined]
     allowed = answered_hosts(config)
     if allowed is not None:
         app.add_middleware(HostCheck, allowed=allowed)
@@ -4030,14 +4486,58 @@ def listening_socket(host: str, port: int, share_port: bool = False) -> Any:
     return sock
 
 
+HEADER_TIMEOUT_S = 10  # a connection whose request headers take longer is closed (slow-header floods)
+
+
+def uvicorn_config(config: Config, app: Any) -> Any:
+    """How uvicorn serves `app`: its HTTP/1.1 protocol (httptools) with a deadline for request headers."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HeaderDeadline(HttpToolsProtocol):
+        """Closes a connection that has not sent a request's headers within HEADER_TIMEOUT_S of connecting or of
+        the request's first byte: uvicorn itself waits for them forever, so trickling connections pile up.
+        Kept-alive connections between requests are uvicorn's own (timeout_keep_alive)."""
+
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.deadline = self.loop.call_later(HEADER_TIMEOUT_S, self.headers_too_slow)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self.deadline is None:
+                self.deadline = self.loop.call_later(HEADER_TIMEOUT_S, self.headers_too_slow)
+
+        def on_headers_complete(self) -> None:
+            self.disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.disarm()
+            super().connection_lost(exc)
+
+        def disarm(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+                self.deadline = None
+
+        def headers_too_slow(self) -> None:
+            self.deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", access_log=False,
+                          proxy_headers=True, http=HeaderDeadline)  # fmt: skip
+
+
 def serve_http(config: Config, listener: Any) -> int:
     """uvicorn serving the app on `listener`: the whole server, or one worker process of it."""
     import uvicorn
 
     configure_logging(config.log_level)  # again in a spawned worker: a fresh interpreter
-    options = {"host": config.host, "port": config.port, "log_level": "warning", "access_log": False,
-               "proxy_headers": True}  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(build_http_app(config), **options))
+    server = uvicorn.Server(uvicorn_config(config, build_http_app(config)))
     freeze_startup_objects()
     server.run(sockets=[listener])
     return 0 if server.started else 1

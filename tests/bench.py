@@ -543,8 +543,14 @@ HOSTILE = {
     "one 400 MB cell": "SELECT repeat('x', 400000000)",
     "500 rows of 2 MB": "SELECT repeat('x', 2000000) FROM generate_series(1, 500)",
     "100 rows of 10 MB": "SELECT repeat('x', 10000000) FROM generate_series(1, 100)",
-    "array_agg of 20 M ints": "SELECT array_agg(g) FROM generate_series(1, 20000000) g",
+    "300 MB string_agg": "SELECT string_agg(repeat('y', 1000), ',') FROM generate_series(1, 300000)",
     "150 MB bytea": "SELECT decode(repeat('ff', 75000000), 'hex')",
+    # a function scan in FROM spills its rows to temporary files: POSTGRES_TEMP_FILE_LIMIT answers first
+    "array_agg of 50 M ints (spills)": "SELECT array_agg(g) FROM generate_series(1, 50000000) g",
+    "array_agg of 50 M ints": "SELECT array_agg(g) FROM (SELECT generate_series(1, 50000000)) s(g)",
+    "1,600 columns of 2,000 chars": "SELECT "
+    + ", ".join(f"repeat('z', 2000) c{i}" for i in range(1600))
+    + " FROM generate_series(1, 500)",
     "jsonb 900 deep": "SELECT (repeat('[', 900) || repeat(']', 900))::jsonb",
 }
 
@@ -559,7 +565,9 @@ async def hostile(url: str) -> dict[str, Any]:
             started = time.perf_counter()
             try:
                 answer, size = await asyncio.wait_for(server.call(client, "execute_sql", {"sql": sql}), 120)
-                outcome = "error" if answer.get("isError") else f"truncated={answer['structuredContent']['truncated']}"
+                data = answer.get("structuredContent") or {}
+                outcome = (answer["content"][0]["text"].split(" (")[0] if answer.get("isError")
+                           else f"{data['row_count']} rows, truncated={data['truncated']}")  # fmt: skip
             except Exception as exc:  # a crash or a hang is the finding
                 outcome, size = f"failed: {type(exc).__name__}", 0
             results["payloads"][name] = {"idle_mb": idle, "peak_mb": server.rss_mb(), "outcome": outcome,

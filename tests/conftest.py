@@ -180,7 +180,7 @@ SLOW_SQL = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1
 
 
 def active_queries(url: str, application: str) -> int:
-    """Active backends of one application_name (with a cursor, `query` shows the FETCH, not the agent's SQL)."""
+    """Active backends of one application_name."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'active'", [application]
@@ -238,3 +238,37 @@ def fingerprint(url: str) -> tuple[Any, ...]:
                 "SELECT count(*) FROM pg_prepared_xacts",
             )
         )
+
+
+@contextlib.contextmanager
+def server_process(env: dict[str, str]) -> Iterator[tuple[Any, str]]:
+    """The server as a process of its own serving HTTP (env: its settings besides the transport and port), once
+    /health answers: (the process, its base URL). Terminated afterwards."""
+    import subprocess
+
+    import httpx
+
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(port),
+           **env}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "postgres_server"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and server.poll() is None:
+            with contextlib.suppress(httpx.TransportError):
+                # With several workers (a listener each), a fresh connection may reach any: all must answer.
+                if {httpx.get(f"{base}/health").status_code for _ in range(20)} == {200}:
+                    break
+            time.sleep(0.05)
+        yield server, base
+    finally:
+        if server.poll() is None:
+            server.terminate()
+        server.wait(10)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import active_queries, cancel_midway, free_port, ps
+from conftest import active_queries, cancel_midway, free_port, ps, server_process
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -169,8 +169,7 @@ def uvicorn_server(config: ps.Config) -> Iterator[str]:
     """The real server on a real socket, in a thread (for what in-memory transports cannot show)."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(ps.build_http_app(config), host=config.host, port=config.port,
-                                           log_level="warning", lifespan="on"))  # fmt: skip
+    server = uvicorn.Server(ps.uvicorn_config(config, ps.build_http_app(config)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -232,31 +231,10 @@ WORKER_HEADERS = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol
 @pytest.fixture
 def two_workers(database_url: str) -> Iterator[tuple[Any, str]]:
     """--stateless --workers 2, each worker with a single-connection pool: a backend pid names a worker."""
-    import subprocess
-    import sys
-
-    import httpx
-    from conftest import ROOT
-
-    port = free_port()
-    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "MCP_TRANSPORT": "streamable-http",
-           "MCP_PORT": str(port), "MCP_STATELESS": "true", "MCP_WORKERS": "2", "MCP_POOL_MIN": "1",
+    env = {"DATABASE_URL": database_url, "MCP_STATELESS": "true", "MCP_WORKERS": "2", "MCP_POOL_MIN": "1",
            "MCP_POOL_MAX": "1", "MCP_API_TOKEN": TOKEN}  # fmt: skip
-    server = subprocess.Popen([sys.executable, "-m", "postgres_server"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                # Both workers up: with a listener each, a fresh connection may reach either.
-                if {httpx.get(f"{base}/health").status_code for _ in range(20)} == {200}:
-                    break
-            time.sleep(0.05)
-        yield server, base
-    finally:
-        if server.poll() is None:
-            server.terminate()
-        server.wait(10)
+    with server_process(env) as served:
+        yield served
 
 
 def raw_backend_pid(connection: HTTPConnection) -> int:
@@ -375,7 +353,69 @@ async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> No
 
 def test_stateful_sessions_are_bounded_in_number_and_idle_time() -> None:
     config = ps.Config(transport="streamable-http", session_idle_timeout_s=60, max_sessions=7)
-    app = ps.build_http_app(config)
-    manager = next(route.app.session_manager for route in app.routes if hasattr(route, "app")
-                   and hasattr(route.app, "session_manager"))  # fmt: skip
+    server = ps.build_server(config)
+    ps.build_http_app(config, server)
+    manager = server.session_manager
     assert (manager.session_idle_timeout, manager.max_sessions) == (60, 7)
+
+
+async def test_sessions_per_principal_are_capped_and_half_open_ones_end(database_url: str) -> None:
+    """alice may hold 3 sessions: her 4th gets 429 while bob opens his; sessions that never follow their
+    initialize with a request end after MCP_SESSION_INIT_TIMEOUT_S (a DELETE as their owner), one that does
+    stays, and alice can open sessions again."""
+    import anyio
+    from test_oauth import Provider, oauth_config, served
+
+    provider = Provider()
+    config = oauth_config(conn=database_url, max_sessions_per_principal=3, session_init_timeout_s=1)
+    headers = {**HANDSHAKE, "MCP-Protocol-Version": "2025-06-18"}
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    async with served(provider, config) as http:
+        alice = {**headers, "Authorization": f"Bearer {provider.mint(sub='alice')}"}
+        bob = {**headers, "Authorization": f"Bearer {provider.mint(sub='bob')}"}
+        opened = [await http.post("/mcp", json=initialize(), headers=alice) for _ in range(4)]
+        by_bob = await http.post("/mcp", json=initialize(), headers=bob)
+        kept = opened[0].headers["mcp-session-id"]
+        used = await http.post("/mcp", json=initialized, headers={**alice, "mcp-session-id": kept})
+        await anyio.sleep(2.5)
+        unused = opened[1].headers["mcp-session-id"]
+        half_open = await http.post("/mcp", json=initialized, headers={**alice, "mcp-session-id": unused})
+        still = await http.post("/mcp", json={**initialize(), "method": "ping", "id": 2},
+                                headers={**alice, "mcp-session-id": kept})  # fmt: skip
+        again = await http.post("/mcp", json=initialize(), headers=alice)
+    assert [r.status_code for r in opened] == [200, 200, 200, 429] and by_bob.status_code == 200
+    assert "too many open sessions: you hold 3 (MCP_MAX_SESSIONS_PER_PRINCIPAL)" in opened[3].text
+    assert used.status_code == 202 and still.status_code == 200
+    assert half_open.status_code == 404 and again.status_code == 200
+
+
+def test_a_connection_that_trickles_its_headers_is_closed(database_url: str, monkeypatch: Any) -> None:
+    """uvicorn waits for request headers forever; the server closes a connection that has not sent them within
+    HEADER_TIMEOUT_S, so slow-header floods cannot pile up connections. Complete requests are unaffected."""
+    import socket
+
+    import httpx
+
+    monkeypatch.setattr(ps, "HEADER_TIMEOUT_S", 1)
+    config = http_config(database_url, port=free_port())
+    with uvicorn_server(config) as base:
+        slow = [socket.create_connection((config.host, config.port)) for _ in range(20)]
+        for conn in slow:
+            conn.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        closed_at: dict[int, float] = {}
+        started = time.monotonic()
+        while len(closed_at) < len(slow) and time.monotonic() - started < 5:
+            for index, conn in enumerate(slow):
+                if index in closed_at:
+                    continue
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"X")  # one byte a tick: never a whole header
+                conn.settimeout(0.05)
+                with contextlib.suppress(TimeoutError):
+                    if conn.recv(1) == b"":
+                        closed_at[index] = time.monotonic() - started
+        healthy = httpx.get(f"{base}/health")
+        for conn in slow:
+            conn.close()
+    assert len(closed_at) == len(slow) and max(closed_at.values()) < 3, closed_at
+    assert healthy.status_code == 200
