@@ -226,10 +226,10 @@ class RawHttp:
 class HttpServer:
     """This server in stateless streamable-HTTP mode (JSON responses), driven by raw keep-alive POSTs."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, stateless: bool = True) -> None:
         self.port = free_port()
-        self.env = {**env, "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(self.port), "MCP_STATELESS": "true",
-                    "MCP_WORKERS": str(workers)}  # fmt: skip
+        self.env = {**env, "MCP_TRANSPORT": "streamable-http", "MCP_PORT": str(self.port),
+                    "MCP_STATELESS": str(stateless).lower(), "MCP_WORKERS": str(workers)}  # fmt: skip
         self.process: asyncio.subprocess.Process | None = None
         self.headers = {"Accept": "application/json, text/event-stream"}
 
@@ -602,7 +602,74 @@ async def hostile(url: str) -> dict[str, Any]:
     latencies.sort()
     results["concurrent_select_1"] = {"statement_bytes": len(big), "p50_ms": latencies[len(latencies) // 2],
                                       "p99_ms": latencies[int(len(latencies) * 0.99)]}  # fmt: skip
+    results["session_flood"] = await session_flood(env)
+    results["slow_headers"] = await slow_headers(env)
     return results
+
+
+async def session_flood(env: dict[str, str], seconds: float = 5) -> dict[str, Any]:
+    """One token holder opens stateful sessions (an initialize never followed by anything) from 8 connections
+    for `seconds`; then, once half-open sessions should have been ended, opens one more."""
+    server = HttpServer({**env, "MCP_API_TOKEN": "bench-token"}, stateless=False)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}/mcp"
+    headers = {"Authorization": "Bearer bench-token", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": LEGACY_ERA}  # fmt: skip
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": LEGACY_ERA, "capabilities": {}, "clientInfo": {"name": "f", "version": "1"}},
+    }
+    statuses: dict[int, int] = {}
+    try:
+        idle = server.rss_mb("VmRSS")
+        deadline = time.perf_counter() + seconds
+
+        async def opener() -> None:
+            async with httpx.AsyncClient(timeout=30) as http:
+                while time.perf_counter() < deadline:
+                    status = (await http.post(base, json=body, headers=headers)).status_code
+                    statuses[status] = statuses.get(status, 0) + 1
+
+        await asyncio.gather(*(opener() for _ in range(8)))
+        flooded = server.rss_mb("VmRSS")
+        await asyncio.sleep(12)  # past MCP_SESSION_INIT_TIMEOUT_S (10 s)
+        async with httpx.AsyncClient(timeout=30) as http:
+            after = (await http.post(base, json=body, headers=headers)).status_code
+    finally:
+        await server.stop()
+    return {"seconds": seconds, "statuses": statuses, "idle_mb": idle, "flooded_mb": flooded, "after_12_s": after}
+
+
+async def slow_headers(env: dict[str, str], connections: int = 500, seconds: float = 15) -> dict[str, Any]:
+    """Connections that send a request line and then one header byte a second: how many the server closes."""
+    server = HttpServer(env)
+    await server.start()
+    closed_at: list[float] = []
+    started = time.perf_counter()
+
+    async def trickle() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            while time.perf_counter() - started < seconds:
+                with contextlib.suppress(TimeoutError):
+                    if await asyncio.wait_for(reader.read(1), 1) == b"":
+                        closed_at.append(time.perf_counter() - started)
+                        return
+                writer.write(b"X")
+        except OSError:
+            closed_at.append(time.perf_counter() - started)
+        finally:
+            writer.close()
+
+    try:
+        await asyncio.gather(*(trickle() for _ in range(connections)))
+    finally:
+        await server.stop()
+    return {"connections": connections, "seconds": seconds, "closed": len(closed_at),
+            "latest_close_s": max(closed_at) if closed_at else None}  # fmt: skip
 
 
 def hostile_markdown(results: dict[str, Any]) -> str:
@@ -610,11 +677,17 @@ def hostile_markdown(results: dict[str, Any]) -> str:
     for name, data in results["payloads"].items():
         lines.append(f"| {name} | {data['idle_mb']:.0f} | **{data['peak_mb']:.0f}** | {data['outcome']} | "
                      f"{data['seconds']:.1f} | ≤ idle + 64 MB |")  # fmt: skip
-    latency = results["concurrent_select_1"]
-    lines.append(
+    latency, flood, slow = results["concurrent_select_1"], results["session_flood"], results["slow_headers"]
+    closed = f"the last after {slow['latest_close_s']:.1f} s" if slow["latest_close_s"] else "none closed"
+    lines += [
         f"\n- SELECT 1 while another client sends {latency['statement_bytes']:,}-byte statements: p50 "
-        f"**{latency['p50_ms']:.1f} ms**, p99 **{latency['p99_ms']:.1f} ms** (target p99 < 100 ms)"
-    )
+        f"**{latency['p50_ms']:.1f} ms**, p99 **{latency['p99_ms']:.1f} ms** (target p99 < 100 ms)",
+        f"- one token opening sessions for {flood['seconds']:.0f} s without using them: HTTP statuses "
+        f"{flood['statuses']}, RSS {flood['idle_mb']:.0f} → {flood['flooded_mb']:.0f} MB; a new session 12 s later: "
+        f"**{flood['after_12_s']}**",
+        f"- {slow['connections']} connections trickling header bytes for {slow['seconds']:.0f} s: "
+        f"**{slow['closed']} closed** by the server ({closed})",
+    ]
     return "\n".join(lines)
 
 

@@ -419,3 +419,17 @@ def test_a_connection_that_trickles_its_headers_is_closed(database_url: str, mon
             conn.close()
     assert len(closed_at) == len(slow) and max(closed_at.values()) < 3, closed_at
     assert healthy.status_code == 200
+
+
+def test_a_session_flood_over_a_real_socket_is_capped_and_reclaimed(database_url: str) -> None:
+    """One token opening sessions and never using them: past its cap it gets 429; the half-open ones end after
+    MCP_SESSION_INIT_TIMEOUT_S, and then it can open sessions again."""
+    import httpx
+
+    config = http_config(database_url, port=free_port(), max_sessions_per_principal=5, session_init_timeout_s=1)
+    headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
+    with uvicorn_server(config) as base, httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        flood = [http.post("/mcp", json=initialize()).status_code for _ in range(8)]
+        time.sleep(2.5)
+        after = [http.post("/mcp", json=initialize()).status_code for _ in range(5)]
+    assert flood == [200] * 5 + [429] * 3 and after == [200] * 5
