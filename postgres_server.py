@@ -1828,15 +1828,16 @@ async def run_pipeline(
 # is reported. The columns are described once per statement text (`App.select`) and described again in the same
 # round trip on every call, so a statement whose columns changed since (DDL) is run again with the new ones.
 
-# Types whose text is a few dozen characters at most: never cut, only cast to the type described, so that a column
-# whose type changed since cannot bring a wide value through.
+# Types whose text is a few dozen characters at most: never cut. A value of theirs is passed only when its stored
+# size is theirs (64 bytes at most), so a column whose type changed since cannot bring a wide value through before
+# the new description is seen.
 # fmt: off
 BOUNDED_TYPES = ("bool", "int2", "int4", "int8", "oid", "float4", "float8", "date", "time", "timetz", "timestamp",
                  "timestamptz", "interval", "uuid", "money", "xid", "xid8", "cid", "tid", "pg_lsn", "macaddr",
-                 "macaddr8", "inet", "cidr")
+                 "macaddr8", "inet", "cidr", "name")
 # fmt: on
 BOUNDED_OIDS = {psycopg.postgres.types[name].oid: name for name in BOUNDED_TYPES}
-TEXT_OIDS = frozenset(psycopg.postgres.types[name].oid for name in ("text", "varchar", "name"))
+TEXT_OID, VARCHAR_OID = psycopg.postgres.types["text"].oid, psycopg.postgres.types["varchar"].oid
 BYTEA_OID = psycopg.postgres.types["bytea"].oid
 SHAPE_CACHE_SIZE = 1024  # statements whose result columns are remembered (a few hundred bytes each)
 MAX_WRAPPED_COLUMNS = 1663  # PostgreSQL's 1,664 result columns, less the one that reports the cuts
@@ -1856,41 +1857,46 @@ class Cutting(NamedTuple):
     suffix: str
     widths: tuple[int, ...]  # per column: the characters a cut value keeps
     row_bytes: int  # the most bytes one row can take
+    reports: bool = False  # a last column reports what was cut (restore_cuts)
 
 
 @lru_cache(maxsize=256)
-def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting | None:
+def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting:
     """The SELECT around a statement with result columns of types `oids` that cuts, inside PostgreSQL, every value
     whose text is longer than `limit` characters (bytea: its hex text, computed only for the part kept).
 
-    Each column keeps its type: its value, or NULL when cut. One last column says what was cut: '', or for
-    each cut value `<column>,<full length in characters>:<its first widths[column] characters>`.
-    Every function, operator and type is schema-qualified (the call's search_path is the caller's). None when
-    every column's type bounds its values: the statement runs as it is."""
-    if all(oid in BOUNDED_OIDS for oid in oids):
-        return None
+    Each column keeps its type: its value, or NULL when cut. When some
+    column may be cut, one last column says what was: '', or for each cut value `<column>,<full length in
+    characters>:<its first widths[column] characters>`. Every function, operator and type is schema-qualified
+    (the call's search_path is the caller's), and no cast is used but varchar's relabel: a cast (pg_cast) may be
+    a function of the database's, which the function policy did not judge for this statement."""
+    if not oids:
+        return Cutting("SELECT FROM (\n", "\n) AS mcp_q", (), 64)
     if len(oids) > MAX_WRAPPED_COLUMNS:
         raise ToolFailure(f"the statement returns {len(oids)} columns; at most {MAX_WRAPPED_COLUMNS} can be "
                           "returned: select fewer columns", kind="too_wide")  # fmt: skip
     outputs, texts, cuts, widths = [], [], [], []
     for i, oid in enumerate(oids):
         value = f"mcp_q.c{i}"
-        if oid in BOUNDED_OIDS:
-            outputs.append(f"{value}::pg_catalog.{quote_ident(BOUNDED_OIDS[oid])}")
+        if oid in BOUNDED_OIDS:  # no cast (a cast may run a function of the database's): its stored size checked
+            outputs.append(f"CASE WHEN {_op(f'pg_catalog.pg_column_size({value})', '<=', '64')} THEN {value} END")
             widths.append(0)
             continue
         if oid == BYTEA_OID:  # '\x' and two hex digits a byte, as bytea prints
             kept = (limit - 2) // 2
             size = f"pg_catalog.octet_length({value})"
             fits = _op(size, "<=", str(kept))
-            length = _op(_op(f"{size}::pg_catalog.int8", "*", "2"), "+", "2")
-            head = _op("E'\\\\x'", "||", f"pg_catalog.encode(pg_catalog.substring({value}, 1, {kept}), 'hex')")
+            length = _op(_op(size, "*", "'2'::pg_catalog.int8"), "+", "2")
+            head = f"pg_catalog.concat(E'\\\\x', pg_catalog.encode(pg_catalog.substring({value}, 1, {kept}), 'hex'))"
             widths.append(2 + 2 * kept)
         else:
-            # arrays as JSON, the form an array that fits takes in the answer
-            text = f"pg_catalog.to_json({value})::pg_catalog.text" if oid in ARRAY_OIDS else f"{value}::pg_catalog.text"
-            if oid not in TEXT_OIDS:  # converted to text once per row, in the subquery below
-                texts.append(f", {text} AS t{i}")
+            if oid == TEXT_OID:
+                text = value
+            elif oid == VARCHAR_OID:
+                text = f"{value}::pg_catalog.text"  # binary-coercible: a relabel, no function runs
+            else:  # its text by the type's output function (concat: no cast is looked up), once per row
+                source = f"pg_catalog.to_json({value})" if oid in ARRAY_OIDS else value  # arrays as JSON
+                texts.append(f", pg_catalog.concat({source}) AS t{i}")
                 text = f"mcp_q.t{i}"
             fits = f"({_op(f'pg_catalog.octet_length({text})', '<=', str(limit))} OR " \
                    f"{_op(f'pg_catalog.length({text})', '<=', str(limit))})"  # fmt: skip
@@ -1898,15 +1904,16 @@ def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting | None:
             head = f"pg_catalog.left({text}, {limit})"
             widths.append(limit)
         outputs.append(f"CASE WHEN {fits} THEN {value} END")
-        said = _op(_op(f"'{i},'", "||", f"{length}::pg_catalog.text"), "||", _op("':'", "||", head))
-        cuts.append(f"CASE WHEN NOT {fits} THEN {said} END")
-    groups = [f"pg_catalog.concat({', '.join(cuts[i : i + 90])})" for i in range(0, len(cuts), 90)]  # 100 args max
-    outputs.append(f"pg_catalog.concat({', '.join(groups)})")
+        cuts.append(f"CASE WHEN NOT {fits} THEN pg_catalog.concat('{i},', {length}, ':', {head}) END")
+    if cuts:
+        groups = [f"pg_catalog.concat({', '.join(cuts[i : i + 90])})" for i in range(0, len(cuts), 90)]  # 100 args
+        outputs.append(f"pg_catalog.concat({', '.join(groups)})")
     names = ", ".join(f"c{i}" for i in range(len(oids)))
+    # OFFSET 0: the subquery is not merged into the SELECT, so each value becomes text once
     prefix = f"SELECT {', '.join(outputs)} FROM (SELECT mcp_q.*{''.join(texts)} FROM (\n"
-    suffix = f"\n) AS mcp_q({names}) OFFSET 0) AS mcp_q"  # OFFSET 0: the subquery is not merged into the SELECT
+    suffix = f"\n) AS mcp_q({names}) OFFSET 0) AS mcp_q"
     row_bytes = sum(64 if width == 0 else 4 * width + 32 for width in widths) + 64
-    return Cutting(prefix, suffix, tuple(widths), row_bytes)
+    return Cutting(prefix, suffix, tuple(widths), row_bytes, reports=bool(cuts))
 
 
 def restore_cuts(row: tuple[Any, ...], widths: tuple[int, ...]) -> tuple[Any, ...]:
@@ -1960,8 +1967,8 @@ async def run_select(
 
     Returns None, or the columns the statement has now when they are not `columns` (DDL since): then nothing was
     taken, and the caller runs it again with those. Raises StatementFailed."""
-    cutting = cutting_sql(tuple(c.oid for c in columns), cell_chars) if columns else None
-    prefix, suffix = (cutting.prefix, cutting.suffix) if cutting is not None else ("SELECT * FROM (\n", "\n) AS mcp_q")
+    cutting = cutting_sql(tuple(c.oid for c in columns), cell_chars)
+    prefix, suffix = cutting.prefix, cutting.suffix
     text_as_bytes = conn.info.encoding == "ascii"
     transformer = Transformer(conn)
     state: dict[str, Any] = {"seen": 0, "full": False, "changed": None}
@@ -1979,14 +1986,14 @@ async def run_select(
         transformer.set_pgresult(result)
         rows = transformer.load_rows(0, result.ntuples, tuple)
         state["seen"] += len(rows)
-        if cutting is not None:
+        if cutting.reports:
             rows = [restore_cuts(row, cutting.widths) for row in rows]
         if taker.take(rows, text_as_bytes):
             return True
         state["full"] = True  # the rows still due are drained unread, or cancelled when that would cost more
         return (fetch + 1 - state["seen"]) * taker.bytes_per_row <= DRAIN_BYTES
 
-    row_bytes = cutting.row_bytes if cutting is not None else 64 * len(columns) + 64
+    row_bytes = cutting.row_bytes
     # LIMIT, not a cursor's FETCH: PostgreSQL holds a FETCH's whole result before it sends the first row
     query = f"{prefix}{sql}{suffix} LIMIT {fetch + 1}"
     statement = [

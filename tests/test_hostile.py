@@ -143,16 +143,18 @@ async def test_a_read_stopped_early_leaves_a_clean_connection(database_url: str)
 
 
 def test_the_cutting_select_names_only_pg_catalog_objects() -> None:
-    """The call's search_path is the caller's: every function, operator and type the wrapper uses is qualified."""
-    oids = tuple(ps.psycopg.postgres.types[name].oid for name in ("text", "bytea", "jsonb", "int4", "int4[]"))
+    """The call's search_path is the caller's: every function and operator the wrapper uses is qualified, and it
+    casts nothing (a cast may run a function of the database's) but varchar to text (a relabel) and a literal."""
+    names = ("text", "varchar", "bytea", "jsonb", "int4", "int4[]", "numeric")
+    oids = tuple(ps.psycopg.postgres.types[name].oid for name in names)
     cutting = ps.cutting_sql(oids, 100)
-    assert cutting is not None
     sql = cutting.prefix + cutting.suffix
     calls = set(re.findall(r"([\w.]+)\(", sql)) - {"mcp_q", "OPERATOR"}
     assert calls and all(name.startswith("pg_catalog.") for name in calls), calls
-    operators = re.findall(r"\) (<=|\|\||\+|\*) ", sql)
-    assert not operators and "OPERATOR(pg_catalog.<=)" in sql
-    assert ps.cutting_sql((oids[3],), 100) is None  # only bounded types: run as it is
+    assert not re.findall(r"\) (<=|\|\||\+|\*|=) ", sql) and "OPERATOR(pg_catalog.<=)" in sql
+    assert set(re.findall(r"[\w.']+::[\w.]+", sql)) == {"mcp_q.c1::pg_catalog.text", "'2'::pg_catalog.int8"}
+    bounded = ps.cutting_sql((oids[4],), 100)  # only bounded types: guarded by their stored size, nothing to report
+    assert not bounded.reports and "pg_catalog.pg_column_size(mcp_q.c0)" in bounded.prefix
 
 
 def test_cut_values_are_restored_from_their_report() -> None:
@@ -190,3 +192,19 @@ async def test_select_1_stays_fast_beside_a_flood_of_large_statements(served: tu
                 await anyio.sleep(0.01)
             done.set()
     assert max(latencies) < 2.0, f"median {statistics.median(latencies):.3f} s, max {max(latencies):.3f} s"
+
+
+async def test_the_cutting_select_runs_no_cast_of_the_database(database_url: str) -> None:
+    """A cast a database owner added (numeric to text, int4 to json) is never run by the cutting SELECT: values
+    become text by their type's output function."""
+    setup = """
+        CREATE FUNCTION public.loud_cast(numeric) RETURNS text LANGUAGE plpgsql AS
+        $$BEGIN RAISE EXCEPTION 'the cast ran'; END$$;
+        CREATE CAST (numeric AS text) WITH FUNCTION public.loud_cast(numeric);
+    """
+    teardown = "DROP CAST IF EXISTS (numeric AS text); DROP FUNCTION IF EXISTS public.loud_cast(numeric)"
+    with objects(database_url, setup, teardown) as url:
+        async with connect(ps.Config(conn=url, max_cell_chars=16)) as client:
+            answer = await call(client, "execute_sql", sql="SELECT 12345678901234567890.25::numeric, 1.5::numeric")
+    assert not answer.is_error, answer.text
+    assert answer.data["rows"] == [["1234567890123456…[+7 chars]", "1.5"]]
