@@ -202,6 +202,8 @@ SETTINGS: tuple[Setting, ...] = (
             _int_range(1, 100_000), "stateful HTTP sessions one authenticated principal may hold open"),
     Setting("session_init_timeout_s", "--session-init-timeout", ("MCP_SESSION_INIT_TIMEOUT_S",), 10,
             _int_range(1, 3_600), "seconds a new stateful HTTP session has to make its second request"),
+    Setting("shutdown_grace_s", "--shutdown-grace", ("MCP_SHUTDOWN_GRACE_S",), 10, _int_range(0, 600),
+            "seconds calls in flight may finish when the server stops (SIGTERM, or the end of stdin)"),
     Setting("max_calls_per_principal", "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",), None,
             _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)"),
     Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
@@ -280,6 +282,7 @@ class Config:
     max_sessions: int = 1_000
     max_sessions_per_principal: int = 100
     session_init_timeout_s: int = 10
+    shutdown_grace_s: int = 10
     max_calls_per_principal: int | None = None
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 5_000
@@ -817,6 +820,8 @@ def _gate(sql: str) -> GatedStatement:
         # args[1]: the 0-based character offset, absent ("at end of input", "stack depth limit exceeded") or None
         offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
         position = offset + 1 if offset is not None else len(sql) + 1 if "end of input" in exc.args[0] else None
+        if "stack depth" in exc.args[0]:
+            raise GateRefusal(f"statement nested too deeply to parse ({exc.args[0]}): flatten it") from None
         raise GateRefusal(f"syntax error: {exc.args[0]}" + _caret(sql, position)) from None
     except (orjson.JSONDecodeError, RecursionError):
         raise GateRefusal("statement nested too deeply to check (more than about 1,000 levels of parentheses or "
@@ -1680,6 +1685,14 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
     reading = Reading(plans)
     try:
         await _collect(conn, results, reading)
+    except psycopg.OperationalError as exc:  # the connection broke: nothing more will come
+        await conn.close()
+        if not results or results[0].status == ExecStatus.FATAL_ERROR:  # BEGIN never completed: nothing ran
+            raise NeverRan(exc) from exc
+        failed = next((r for r in results if r.status == ExecStatus.FATAL_ERROR), None)
+        if failed is not None:  # what the server said before closing (57P01: terminated by an administrator)
+            raise psycopg.errors.error_from_result(failed, conn.info.encoding) from None
+        raise
     except asyncio.CancelledError:
         reading.stopped = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(10), contextlib.suppress(Exception):
@@ -1693,6 +1706,14 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
             await conn.close()
         raise
     return _align(results, parses, known)
+
+
+class NeverRan(Exception):
+    """The connection broke before the call's first command (BEGIN) completed: nothing of the call ran, so it is
+    safe to run again on another connection (a connection that went stale in the pool)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
 
 
 def _align(results: list[Any], parses: list[bytes | None], known: set[bytes]) -> list[Any]:
@@ -2235,19 +2256,22 @@ class App:
         )
 
     async def on_connection(self, run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
-        """`run` on a pooled connection. Reads are safe to repeat, so two failures are retried once: a connection
-        found dead (after the pool drops its other dead connections: after an outage, all are), and prepared
-        statements that vanished because a transaction pooler moved us between backends (then nothing is
-        prepared any more)."""
+        """`run` on a pooled connection. Retried once, and only when nothing of the call ran: a connection that
+        broke before its first command completed (stale in the pool: after a restart, all are; the pool drops
+        them first), or prepared statements that vanished because a transaction pooler moved us between backends
+        (then nothing is prepared any more). A connection lost later is reported at once, with what the server
+        said (57P01 when an administrator terminated it): the statement may have run."""
         lost: Exception | None = None
         for attempt in (1, 2):
             async with self.connection() as conn:
                 try:
                     return await run(conn)
-                except psycopg.OperationalError as exc:
-                    if not conn.closed:
-                        raise
+                except NeverRan as exc:
                     lost = exc
+                except psycopg.OperationalError as exc:
+                    if exc.sqlstate or not conn.closed:
+                        raise
+                    raise self.connection_lost(exc, "while the call ran; it did not finish") from None
                 except psycopg.Error as exc:
                     if exc.sqlstate not in POOLER_SQLSTATES or not self.prepare or attempt == 2:
                         raise
@@ -2258,14 +2282,16 @@ class App:
                     self.prepare = False
                     continue
             if attempt == 1 and self.pool is not None:
-                log.warning("database connection lost; retrying once on a fresh connection")
+                log.warning("a pooled connection was found broken before use; running the call on another")
                 await self.pool.check()
-        assert self.config.conn is not None and lost is not None
-        raise ToolFailure(
-            f"lost the connection to the database at {describe_target(self.config.conn)} "
-            f"({connection_failure_reason(lost, self.config.conn)}); retry shortly",
-            kind="connection_lost",
-        )
+        assert lost is not None
+        raise self.connection_lost(lost, "twice before the call could start")
+
+    def connection_lost(self, cause: Exception, when: str) -> ToolFailure:
+        assert self.config.conn is not None
+        return ToolFailure(f"lost the connection to the database at {describe_target(self.config.conn)} {when} "
+                           f"({connection_failure_reason(cause, self.config.conn)}); retry shortly",
+                           kind="connection_lost")  # fmt: skip
 
     async def select(
         self,
@@ -2331,7 +2357,14 @@ ERROR_ADVICE = {
     "42501": "calls run as database role {role}, which lacks this privilege; ask the operator to GRANT it if "
     "agents should have it",
     "25P03": "the transaction stayed idle too long and was ended; retry",
+    "57P01": "the database ended this call's connection (an administrator's pg_terminate_backend, or a shutdown) "
+    "while the statement ran: it did not finish and was not retried; run it again if it should",
+    "57P02": "the database crashed or restarted while the statement ran: it did not finish; retry shortly",
+    "57P03": "the database is starting up or shutting down: retry shortly",
 }
+# 57014 also reports a cancel from outside the call (pg_cancel_backend); its advice then says so.
+CANCELLED_ADVICE = ("the statement was cancelled from outside this call (an administrator's pg_cancel_backend): it "
+                    "did not finish and was not retried; run it again if it should")  # fmt: skip
 
 
 def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0, scope: Scope | None = None) -> str:
@@ -2349,7 +2382,7 @@ def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0,
         lines.append(f"DETAIL: {diag.message_detail}")
     if diag.message_hint:
         lines.append(f"HINT: {diag.message_hint}")
-    advice = ERROR_ADVICE.get(state)
+    advice = CANCELLED_ADVICE if state == "57014" and "user request" in message else ERROR_ADVICE.get(state)
     if advice and scope is not None:
         limits = scope.limits
         values = {"timeout": limits.statement_timeout_ms, "timeout_setting": scope.timeout_setting,
@@ -2357,6 +2390,27 @@ def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0,
                   "temp": limits.temp_file_limit or "(the role's own)"}  # fmt: skip
         lines.append("NOTE: " + advice.format(**values))
     return "\n".join(lines)
+
+
+RECONNECT_INTERVAL_S = 0.25  # while the database is away, how often the pool tries to connect again
+
+
+def keep_reconnecting(pool: AsyncConnectionPool) -> None:
+    """The pool gave up one connection attempt: try again in RECONNECT_INTERVAL_S, for as long as it is open. A
+    steady interval rather than psycopg_pool's doubling backoff, so calls are served within a fraction of a
+    second of the database accepting connections again, however long it was away (check() lets it grow)."""
+    if not pool.closed:
+        asyncio.get_running_loop().call_later(RECONNECT_INTERVAL_S, _check_pool, pool)
+
+
+def _check_pool(pool: AsyncConnectionPool) -> None:
+    if not pool.closed:
+        task = asyncio.get_running_loop().create_task(pool.check())
+        _CHECKS.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(lambda done: _CHECKS.discard(done) or done.cancelled() or done.exception())
+
+
+_CHECKS: set[asyncio.Task[None]] = set()
 
 
 async def open_pool(config: Config) -> AsyncConnectionPool | None:
@@ -2370,7 +2424,8 @@ async def open_pool(config: Config) -> AsyncConnectionPool | None:
         open=False,
         name="postgres-mcp",
         configure=configure_connection,
-        reconnect_timeout=0,  # never give up reconnecting: the server recovers when the database returns
+        reconnect_timeout=0,  # one quick retry per attempt; then reconnect_failed schedules the next one
+        reconnect_failed=keep_reconnecting,
         kwargs={
             "autocommit": True,  # transactions are explicit: BEGIN READ ONLY ... ROLLBACK in one pipeline
             "prepare_threshold": None,  # no named prepared statements: nothing to leak, PgBouncer-safe
@@ -3219,16 +3274,43 @@ async def answer_execute_sql(
     return Answer(structured, "\n".join(lines), rows=len(rows), truncated=truncated)
 
 
+def unusable_text(value: str) -> str | None:
+    """Why PostgreSQL cannot take `value` exactly as sent (None: it can). A NUL ends a string in PostgreSQL, so
+    what ran would silently differ from what was sent; an unpaired surrogate is not Unicode at all."""
+    if "\x00" in value:
+        return f"a NUL character (U+0000) at character {value.index(chr(0)) + 1}"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"an unpaired surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start + 1}"
+    return None
+
+
+def check_arguments(arguments: dict[str, Any]) -> None:
+    """Refuse a tool call whose text (a string argument, or a string among a list's items) PostgreSQL cannot take
+    exactly as sent: the server never runs something other than what the caller sent."""
+    for name, value in arguments.items():
+        for index, item in enumerate(value if isinstance(value, list) else [value]):
+            why = unusable_text(item) if isinstance(item, str) else None
+            if why:
+                where = f"{name}[{index}]" if isinstance(value, list) else name
+                raise ToolFailure(f"{where} holds {why}, which PostgreSQL cannot take as sent: remove it",
+                                  kind="invalid_text")  # fmt: skip
+
+
 async def respond(
-    ctx: Context[App, Any], tool: str, produce: Callable[[App, Scope], Awaitable[Answer]]
+    ctx: Context[App, Any], tool: str, produce: Callable[[App, Scope], Awaitable[Answer]], **arguments: Any
 ) -> CallToolResult:
-    """Run a tool body within the caller's scope; every failure becomes an actionable tool error; one log line."""
+    """Run a tool body within the caller's scope; every failure becomes an actionable tool error; one log line.
+    `arguments`: the call's own, checked first (check_arguments)."""
     started = time.perf_counter()
     error_class = "-"
     answer: Answer | None = None
     app = ctx.request_context.lifespan_context
     scope: Scope | None = None
     try:
+        check_arguments(arguments)
         role = caller_role(app.permissions, tool) if app.permissions is not None else None
         if app.pool is not None and not app.prepared():
             await app.prepare_calls()
@@ -3348,7 +3430,8 @@ async def list_tables(
     """List tables, views, materialized views and foreign tables in one schema, with kind, estimated row count,
     size and comment. Partitions are folded into their parent (see describe_table). Large schemas are capped
     (POSTGRES_MAX_ROWS) and say so with `truncated`; pass a pattern to narrow."""
-    return await respond(ctx, "list_tables", lambda app, scope: answer_list_tables(app, scope, schema, pattern))
+    return await respond(ctx, "list_tables", lambda app, scope: answer_list_tables(app, scope, schema, pattern),
+                         schema=schema, pattern=pattern)  # fmt: skip
 
 
 async def describe_table(
@@ -3358,7 +3441,8 @@ async def describe_table(
     identity/generated, enum values, comment), primary key, unique/check/exclusion constraints, indexes,
     foreign keys out (columns -> schema.table(columns)) and in, view definition, partitioning, estimated rows.
     Names may be plain, quoted, mixed-case or schema-qualified; unknown names answer with the closest matches."""
-    return await respond(ctx, "describe_table", lambda app, scope: answer_describe_table(app, scope, table, schema))
+    return await respond(ctx, "describe_table", lambda app, scope: answer_describe_table(app, scope, table, schema),
+                         table=table, schema=schema)  # fmt: skip
 
 
 async def get_relationships(
@@ -3367,9 +3451,9 @@ async def get_relationships(
     """Foreign keys of one table in both directions: the tables it references (outgoing) and the tables that
     reference it (incoming), with column mappings in key order (composite and self-referencing keys included),
     constraint names and ON UPDATE / ON DELETE actions. Use it to find join paths."""
-    return await respond(
-        ctx, "get_relationships", lambda app, scope: answer_get_relationships(app, scope, table, schema)
-    )
+    return await respond(ctx, "get_relationships",
+                         lambda app, scope: answer_get_relationships(app, scope, table, schema),
+                         table=table, schema=schema)  # fmt: skip
 
 
 async def list_enums(
@@ -3378,7 +3462,7 @@ async def list_enums(
 ) -> Annotated[CallToolResult, EnumsResult]:
     """List enum types with their values in sort order (the order ORDER BY uses) and the columns that use them.
     Use it to write correct WHERE clauses on enum columns."""
-    return await respond(ctx, "list_enums", lambda app, scope: answer_list_enums(app, scope, schema))
+    return await respond(ctx, "list_enums", lambda app, scope: answer_list_enums(app, scope, schema), schema=schema)
 
 
 async def execute_sql(
@@ -3397,7 +3481,8 @@ async def execute_sql(
     transaction control, SET, locking clauses and functions with side effects or outside access are refused
     with the reason. Rows and response size are capped; `truncated` and `note` say when and how to narrow.
     Use $1, $2 placeholders with `params` for values. EXPLAIN (ANALYZE) shows plans; SHOW reads a setting."""
-    return await respond(ctx, "execute_sql", lambda app, scope: answer_execute_sql(app, scope, sql, params, max_rows))
+    return await respond(ctx, "execute_sql", lambda app, scope: answer_execute_sql(app, scope, sql, params, max_rows),
+                         sql=sql, params=params)  # fmt: skip
 
 
 TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enums, execute_sql)
@@ -3796,6 +3881,94 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+def jsonrpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def jsonrpc_problem(raw: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC error that answers a malformed message (JSON-RPC 2.0 and MCP's rules), or None when it is
+    well formed. The SDK drops some of these over stdio without a word (and answers an object id over HTTP with
+    202, as if a notification), so both transports check here first and answer at once."""
+    return read_message(raw)[1]
+
+
+def read_message(raw: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the message, None) when well formed, else (None, the JSON-RPC error that answers it)."""
+    try:
+        message = orjson.loads(raw)  # strict: invalid UTF-8, lone surrogates, nesting past 1,024, huge numbers
+    except orjson.JSONDecodeError as exc:
+        return None, jsonrpc_error(None, -32700, f"Parse error: {str(exc).split(': line ')[0]}")
+    return (message, None) if (problem := message_problem(message)) is None else (None, problem)
+
+
+def message_problem(message: Any) -> dict[str, Any] | None:
+    """What makes a parsed message no JSON-RPC 2.0 request, notification or response as MCP sends them."""
+    if isinstance(message, list):
+        return jsonrpc_error(None, -32600, "Invalid Request: batches are not supported; send one message at a time")
+    if not isinstance(message, dict):
+        return jsonrpc_error(None, -32600, "Invalid Request: a message is a JSON object")
+    request_id = message.get("id")
+    id_ok = "id" not in message or (isinstance(request_id, str | int) and not isinstance(request_id, bool))
+    answer_id = request_id if id_ok else None
+    if message.get("jsonrpc") != "2.0":
+        return jsonrpc_error(answer_id, -32600, 'Invalid Request: "jsonrpc" must be "2.0"')
+    if not id_ok:
+        return jsonrpc_error(None, -32600, 'Invalid Request: "id" must be a string or an integer')
+    if "method" in message:
+        if not isinstance(message["method"], str):
+            return jsonrpc_error(answer_id, -32600, 'Invalid Request: "method" must be a string')
+        if not isinstance(message.get("params", {}), dict):
+            return jsonrpc_error(answer_id, -32602, 'Invalid params: "params" must be an object')
+    elif "result" not in message and "error" not in message:
+        return jsonrpc_error(answer_id, -32600, 'Invalid Request: no "method" (and not a response)')
+    return None
+
+
+class MessageCheck:
+    """ASGI middleware on /mcp, after authentication: a POST body over MAX_MESSAGE_BYTES gets 413 without being
+    held, and a malformed one the JSON-RPC error jsonrpc_problem names (400); well-formed ones go on unchanged."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_MESSAGE_BYTES:
+                error = jsonrpc_error(None, -32600, f"message over {MAX_MESSAGE_BYTES:,} bytes refused; send a "
+                                      "shorter one")  # fmt: skip
+                await json_answer(error, 413)(scope, receive, send)
+                return
+        problem = jsonrpc_problem(bytes(body))
+        if problem is not None:
+            await json_answer(problem, 400)(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # then whatever follows: a disconnect
+
+        await self.app(scope, replay, send)
+
+
+def json_answer(body: dict[str, Any], status: int) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status)
+
+
 @dataclass
 class TrackedSession:
     owner: str | None  # the authenticated principal that opened it
@@ -4098,8 +4271,9 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
         session_idle_timeout=config.session_idle_timeout_s,
         max_sessions=config.max_sessions,
     )
-    if not config.stateless:  # after authentication: the route's own app, whatever wraps it
-        route = next(r for r in app.routes if getattr(r, "path", None) == "/mcp")
+    route = next(r for r in app.routes if getattr(r, "path", None) == "/mcp")
+    route.app = MessageCheck(route.app)  # type: ignore[attr-defined]  # after authentication: the route's own app
+    if not config.stateless:
         route.app = SessionGuard(route.app, config)  # type: ignore[attr-defined]
     allowed = answered_hosts(config)
     if allowed is not None:
@@ -4362,10 +4536,12 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # far above any honest message (SQL text i
 
 class _LineReader:
     """Newline-delimited protocol messages from a pipe, read on the event loop in bounded memory: a message
-    longer than MAX_MESSAGE_BYTES is skipped to its end and answered with a JSON-RPC error, and serving goes on."""
+    longer than MAX_MESSAGE_BYTES is skipped to its end and a malformed one is not passed on; each is answered
+    with its JSON-RPC error, and serving goes on. At the end of input, requests still being served are given up
+    to MCP_SHUTDOWN_GRACE_S to be answered before the end is passed on (the SDK would drop them)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: _PipeWriter) -> None:
-        self._reader, self._writer = reader, writer
+    def __init__(self, reader: asyncio.StreamReader, writer: _PipeWriter, grace_s: float) -> None:
+        self._reader, self._writer, self._grace_s = reader, writer, grace_s
         self._buffer = bytearray()
         self._skipping = False  # inside a message over the limit: dropped up to its newline
 
@@ -4379,7 +4555,9 @@ class _LineReader:
                 line = bytes(self._buffer[: end + 1])
                 del self._buffer[: end + 1]
                 if not self._skipping and len(line) <= MAX_MESSAGE_BYTES:
-                    return line.decode("utf-8", "replace")
+                    if well_formed := await self._checked(line):
+                        return well_formed
+                    continue
                 self._skipping = False
                 await self._refuse_oversized()
                 continue
@@ -4393,23 +4571,58 @@ class _LineReader:
                     await self._refuse_oversized()
                 elif self._buffer:
                     line, self._buffer = bytes(self._buffer), bytearray()
-                    return line.decode("utf-8", "replace")
+                    if well_formed := await self._checked(line):
+                        return well_formed
+                await self._writer.answered(self._grace_s)
                 raise StopAsyncIteration
             self._buffer += chunk
 
+    async def _checked(self, line: bytes) -> str:
+        """The message as text when well formed; otherwise its JSON-RPC error is written and '' returned (a blank
+        line is skipped without a word)."""
+        if not line.strip():
+            return ""
+        message, problem = read_message(line)
+        if message is not None:
+            if "id" in message and "method" in message:
+                self._writer.awaited.add(message["id"])
+            return line.decode()
+        await self._answer(problem or {})
+        return ""
+
     async def _refuse_oversized(self) -> None:
-        error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": (
-            f"message over {MAX_MESSAGE_BYTES:,} bytes refused unread; send a shorter one")}}  # fmt: skip
+        await self._answer(jsonrpc_error(None, -32600, f"message over {MAX_MESSAGE_BYTES:,} bytes refused unread; "
+                                         "send a shorter one"))  # fmt: skip
+
+    async def _answer(self, error: dict[str, Any]) -> None:
         await self._writer.write(dumps(error) + "\n")
         await self._writer.flush()
 
 
 class _PipeWriter:
+    """stdout as an event-loop pipe; it notes which requests have been answered (for _LineReader at the end)."""
+
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+        self.awaited: set[Any] = set()  # ids of requests read and not yet answered
+        self._idle = asyncio.Event()
 
     async def write(self, text: str) -> None:
         self._writer.write(text.encode())
+        if self.awaited and text.startswith('{"jsonrpc":"2.0","id":'):  # a response: the SDK writes id second
+            self.awaited.discard(orjson.loads(text).get("id"))
+            if not self.awaited:
+                self._idle.set()
+
+    async def answered(self, grace_s: float) -> None:
+        """Wait (at most `grace_s`) until every request read has been answered."""
+        if self.awaited:
+            self._idle.clear()
+            with anyio.move_on_after(grace_s):
+                await self._idle.wait()
+            if self.awaited:
+                log.warning("input ended with %d requests unanswered after %s s (MCP_SHUTDOWN_GRACE_S)",
+                            len(self.awaited), grace_s)  # fmt: skip
 
     async def flush(self) -> None:
         await self._writer.drain()
@@ -4424,7 +4637,7 @@ def pollable(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
-async def event_loop_stdio() -> tuple[Any, Any]:
+async def event_loop_stdio(grace_s: float) -> tuple[Any, Any]:
     """stdin/stdout as event-loop pipes, or (None, None) to keep the SDK's own when they are not pipes.
 
     The SDK's default reads, writes and flushes through a worker thread: three thread hops per call, which
@@ -4447,14 +4660,14 @@ async def event_loop_stdio() -> tuple[Any, Any]:
         return None, None
     os.dup2(2, 1)
     writer = _PipeWriter(asyncio.StreamWriter(transport, protocol, None, loop))
-    return _LineReader(reader, writer), writer
+    return _LineReader(reader, writer, grace_s), writer
 
 
-async def serve_stdio(server: MCPServer[App]) -> None:
+async def serve_stdio(server: MCPServer[App], grace_s: float) -> None:
     """MCPServer.run_stdio_async, with event-loop pipes for the wire."""
     from mcp.server.stdio import stdio_server
 
-    stdin, stdout = await event_loop_stdio()
+    stdin, stdout = await event_loop_stdio(grace_s)
     async with stdio_server(stdin, stdout) as (read_stream, write_stream):
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, too
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
@@ -4591,7 +4804,7 @@ def serve(config: Config) -> int:
     if config.transport == "stdio":
         server = build_server(config)
         freeze_startup_objects()
-        anyio.run(serve_stdio, server)
+        anyio.run(serve_stdio, server, config.shutdown_grace_s)
         return 0
     workers = f", {config.workers} workers" if config.workers > 1 else ""
     log.info("serving streamable HTTP on http://%s:%d/mcp%s", config.host, config.port,

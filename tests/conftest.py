@@ -272,3 +272,60 @@ def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), in MB."""
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of the test's own (pgserver's binaries, on a loopback port) that the test may stop,
+    start and restart, and whose backends it may terminate."""
+
+    def __init__(self) -> None:
+        import pwd
+
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.root = Path(tempfile.mkdtemp(prefix="pg-mcp-cluster-"))
+        self.data, self.port = self.root / "data", free_port()
+        self.user: str | None = None
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: pgserver's own system user runs it
+            from pgserver.utils import ensure_user_exists
+
+            self.user = "pgserver"
+            ensure_user_exists(self.user)
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, program: str, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([str(self.bin / program), *args], check=True, capture_output=True, timeout=60, user=self.user)
+
+    def pg_ctl(self, *action: str) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "-m", "fast",
+                 *action)  # fmt: skip
+
+    def backends(self, application: str) -> list[int]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s AND state = 'active'",
+                                [application]).fetchall()  # fmt: skip
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self.pg_ctl("stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PrivateCluster]:
+    private = PrivateCluster()
+    private.pg_ctl("start")
+    try:
+        yield private
+    finally:
+        private.close()

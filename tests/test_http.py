@@ -367,7 +367,7 @@ async def test_sessions_per_principal_are_capped_and_half_open_ones_end(database
     from test_oauth import Provider, oauth_config, served
 
     provider = Provider()
-    config = oauth_config(conn=database_url, max_sessions_per_principal=3, session_init_timeout_s=1)
+    config = oauth_config(conn=database_url, max_sessions_per_principal=3, session_init_timeout_s=2)
     headers = {**HANDSHAKE, "MCP-Protocol-Version": "2025-06-18"}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     async with served(provider, config) as http:
@@ -377,7 +377,7 @@ async def test_sessions_per_principal_are_capped_and_half_open_ones_end(database
         by_bob = await http.post("/mcp", json=initialize(), headers=bob)
         kept = opened[0].headers["mcp-session-id"]
         used = await http.post("/mcp", json=initialized, headers={**alice, "mcp-session-id": kept})
-        await anyio.sleep(2.5)
+        await anyio.sleep(3.5)
         unused = opened[1].headers["mcp-session-id"]
         half_open = await http.post("/mcp", json=initialized, headers={**alice, "mcp-session-id": unused})
         still = await http.post("/mcp", json={**initialize(), "method": "ping", "id": 2},
@@ -426,10 +426,10 @@ def test_a_session_flood_over_a_real_socket_is_capped_and_reclaimed(database_url
     MCP_SESSION_INIT_TIMEOUT_S, and then it can open sessions again."""
     import httpx
 
-    config = http_config(database_url, port=free_port(), max_sessions_per_principal=5, session_init_timeout_s=1)
+    config = http_config(database_url, port=free_port(), max_sessions_per_principal=5, session_init_timeout_s=3)
     headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
     with uvicorn_server(config) as base, httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         flood = [http.post("/mcp", json=initialize()).status_code for _ in range(8)]
-        time.sleep(2.5)
+        time.sleep(4.5)
         after = [http.post("/mcp", json=initialize()).status_code for _ in range(5)]
     assert flood == [200] * 5 + [429] * 3 and after == [200] * 5

@@ -1,0 +1,176 @@
+"""Faults and malformed input: every request answered, nothing silently changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import ROOT, SLOW_SQL, PrivateCluster, call, connect, ps
+from psycopg.conninfo import make_conninfo
+from test_http import HANDSHAKE, http_app, http_config, initialize
+
+pytestmark = pytest.mark.anyio
+
+PING = {"jsonrpc": "2.0", "id": 99, "method": "ping"}
+HUGE = "9" * 4300
+# (what is wrong, the raw message, the JSON-RPC error code, the id the answer carries)
+MALFORMED: list[tuple[str, bytes, int, Any]] = [
+    ("not JSON", b"SELECT 1", -32700, None),
+    ("a scalar", b"42", -32600, None),
+    ("a batch", b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]', -32600, None),
+    ("no method", b'{"jsonrpc": "2.0", "id": 5}', -32600, 5),
+    ("jsonrpc 1.0", b'{"jsonrpc": "1.0", "id": 6, "method": "ping"}', -32600, 6),
+    ("a number as method", b'{"jsonrpc": "2.0", "id": 7, "method": 5}', -32600, 7),
+    ("an object as id", b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "ping"}', -32600, None),
+    ("params as a list", b'{"jsonrpc": "2.0", "id": 8, "method": "tools/list", "params": [1]}', -32602, 8),
+    ("a lone surrogate", b'{"jsonrpc": "2.0", "id": 9, "method": "ping", "params": {"x": "\\ud800"}}', -32700, None),
+    ("a 4,300-digit number", b'{"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": '
+     b'"execute_sql", "arguments": {"sql": "SELECT 1", "max_rows": ' + HUGE.encode() + b"}}}", -32700, None),
+    ("100,000-deep JSON", b"[" * 100_000 + b"]" * 100_000, -32700, None),
+    ("invalid UTF-8", b'{"jsonrpc": "2.0", "id": 11, "method": "ping", "params": {"x": "\xff"}}', -32700, None),
+]  # fmt: skip
+
+
+def test_every_malformed_stdio_message_is_answered(database_url: str) -> None:
+    """Each malformed line gets its JSON-RPC error (the SDK alone answered none of these), and serving goes on."""
+    first = json.dumps({**initialize(), "id": 0}).encode()
+    notified = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
+    lines = [first, notified, *(raw for _, raw, _, _ in MALFORMED), json.dumps(PING).encode()]
+    done = subprocess.run([sys.executable, "-m", "postgres_server"], input=b"\n".join(lines) + b"\n", cwd=ROOT,
+                          capture_output=True, timeout=60, env={"DATABASE_URL": database_url}, check=False)  # fmt: skip
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    errors = [answer for answer in answers if "error" in answer]  # answered as read, in order
+    served = {answer["id"]: answer for answer in answers if "result" in answer}
+    assert set(served) == {0, 99} and served[99]["result"] == {}
+    for (case, _, code, request_id), answer in zip(MALFORMED, errors, strict=True):
+        assert (answer["error"]["code"], answer["id"]) == (code, request_id), case
+    assert done.returncode == 0 and b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("stateless", [True, False])
+async def test_every_malformed_http_message_is_answered(database_url: str, stateless: bool) -> None:
+    config = http_config(database_url, stateless=stateless)
+    headers = {**HANDSHAKE, "MCP-Protocol-Version": "2025-06-18"}
+    async with http_app(config) as http:
+        answers = [await http.post("/mcp", content=raw, headers=headers) for _, raw, _, _ in MALFORMED]
+        oversized = await http.post("/mcp", content=b" " * (ps.MAX_MESSAGE_BYTES + 1), headers=headers)
+        fine = await http.post("/mcp", json=initialize(), headers=headers)
+    for (case, _, code, request_id), answer in zip(MALFORMED, answers, strict=True):
+        assert answer.status_code == 400, case
+        assert (answer.json()["error"]["code"], answer.json()["id"]) == (code, request_id), case
+    assert oversized.status_code == 413 and oversized.json()["error"]["code"] == -32600
+    assert fine.status_code == 200
+
+
+async def test_text_postgres_cannot_take_as_sent_is_refused(config: ps.Config) -> None:
+    """A NUL ends a string inside PostgreSQL: what ran would differ from what was sent. Refused, never cut."""
+    async with connect(config) as client:
+        nul_sql = await call(client, "execute_sql", sql="SELECT 1\x00; SELECT 2")
+        nul_param = await call(client, "execute_sql", sql="SELECT $1::text", params=["a\x00b"])
+        nul_name = await call(client, "describe_table", table="orders\x00")
+        surrogate = await call(client, "execute_sql", sql="SELECT '\ud800'")
+        fine = await call(client, "execute_sql", sql="SELECT $1::text", params=["a b"])
+    assert nul_sql.is_error and "sql holds a NUL character (U+0000) at character 9" in nul_sql.text
+    assert nul_param.is_error and "params[0] holds a NUL character (U+0000) at character 2" in nul_param.text
+    assert nul_name.is_error and "table holds a NUL character" in nul_name.text
+    assert surrogate.is_error and "an unpaired surrogate (U+D800) at character 9" in surrogate.text
+    assert fine.data["rows"] == [["a b"]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        ("SELECT * FROM orders WHERE", "syntax error at end of input"),
+        ("SELECT 1 +", "syntax error at end of input"),
+        ("SELECT count(*) FROM orders WHERE id IN (" + ",".join(map(str, range(15_000))) + ") AND", "end of input"),
+        ("SELECT " + "+".join(["1"] * 20_000), "nested too deeply"),
+        ("SELEC 1", 'syntax error at or near "SELEC"'),
+    ],
+)
+async def test_parse_errors_of_every_kind_are_clear_refusals(config: ps.Config, sql: str, said: str) -> None:
+    async with connect(config) as client:
+        answer = await call(client, "execute_sql", sql=sql)
+    assert answer.is_error and said in answer.text, answer.text[:300]
+    assert "internal error" not in answer.text
+
+
+async def wait_until(predicate: Any, seconds: float = 10) -> bool:
+    import anyio
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await anyio.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("stop", "sqlstate", "said"),
+    [("pg_terminate_backend", "57P01", "not retried"), ("pg_cancel_backend", "57014", "cancelled from outside")],
+)
+async def test_a_query_stopped_by_an_administrator_is_reported_at_once_and_never_rerun(
+    cluster: PrivateCluster, stop: str, sqlstate: str, said: str
+) -> None:
+    """Before: a terminated query was run again on another backend and reported as a success 6 s later."""
+    import anyio
+
+    marker = f"mcp_{stop}"
+    url = make_conninfo(cluster.url, application_name=marker)
+    config = ps.Config(conn=url, pool_min=1, pool_max=2, statement_timeout_ms=8000)
+    async with connect(config) as client:
+        await call(client, "execute_sql", sql="SELECT 1")
+        answered: list[Any] = []
+        async with anyio.create_task_group() as group:
+
+            async def slow() -> None:
+                answered.extend([await call(client, "execute_sql", sql=SLOW_SQL), time.monotonic()])
+
+            group.start_soon(slow)
+            assert await wait_until(lambda: len(cluster.backends(marker)) == 1)
+            (pid,) = cluster.backends(marker)
+            stopped_at = time.monotonic()
+            with psycopg.connect(cluster.url, autocommit=True) as admin_conn:
+                admin_conn.execute(f"SELECT {stop}(%s)", [pid])  # type: ignore[arg-type]
+        answer, reported_after = answered[0], answered[1] - stopped_at
+        rerun = await wait_until(lambda: bool(cluster.backends(marker)), 1)
+        after = await call(client, "execute_sql", sql="SELECT 2")
+    assert answer.is_error and f"ERROR {sqlstate}" in answer.text and said in answer.text, answer.text
+    assert not rerun, "the stopped query ran again"
+    assert reported_after < 2, reported_after
+    assert after.data["rows"] == [[2]]
+
+
+async def test_calls_are_served_as_soon_as_the_database_is_back(cluster: PrivateCluster) -> None:
+    """A restart breaks every pooled connection: the first call after it is served (its broken connection never
+    ran anything, so the call moves to a fresh one). A call queued while the database is down is served within a
+    fraction of a second of its return (before: about 5 s of failures)."""
+    import anyio
+
+    config = ps.Config(conn=cluster.url, pool_min=2, pool_max=3, pool_timeout_s=10)
+    async with connect(config) as client:
+        assert (await call(client, "execute_sql", sql="SELECT 1")).data["rows"] == [[1]]
+        cluster.pg_ctl("restart")
+        first = await call(client, "execute_sql", sql="SELECT 2")
+        cluster.pg_ctl("stop")
+        queued: list[Any] = []
+        async with anyio.create_task_group() as group:
+
+            async def during_outage() -> None:
+                queued.append(await call(client, "execute_sql", sql="SELECT 3"))
+                queued.append(time.monotonic())
+
+            group.start_soon(during_outage)
+            await anyio.sleep(3)
+            cluster.pg_ctl("start")
+            back_at = time.monotonic()
+        listed = await call(client, "list_schemas")
+    assert first.data["rows"] == [[2]], first.text
+    assert queued[0].data["rows"] == [[3]], queued[0].text
+    assert queued[1] - back_at < 1.0, f"served {queued[1] - back_at:.2f} s after the database was back"
+    assert not listed.is_error
