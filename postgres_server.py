@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import signal
 import stat
 import sys
 import time
@@ -3274,6 +3275,57 @@ async def answer_execute_sql(
     return Answer(structured, "\n".join(lines), rows=len(rows), truncated=truncated)
 
 
+class Stopping:
+    """The server was asked to stop (SIGTERM, or stdin's end): calls in flight get MCP_SHUTDOWN_GRACE_S to finish;
+    then each one left is cancelled (its query too, inside PostgreSQL) and answered with an error saying why.
+    One per process: signals are the process's."""
+
+    def __init__(self) -> None:
+        self.calls: set[anyio.CancelScope] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None  # the event loop serving calls (set at start-up)
+        self.grace_s: float | None = None  # set once stopping
+        self.when_answered: list[Callable[[], None]] = []  # run once stopping with no call left in flight
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[anyio.CancelScope]:
+        """A call in flight: cancelled when the grace period of a stop runs out."""
+        scope = anyio.CancelScope()
+        self.calls.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self.calls.discard(scope)
+            if self.grace_s is not None and not self.calls:
+                self.answered()
+
+    def begin(self, grace_s: float) -> None:
+        """Start stopping (on the event loop; from a signal handler, through `begin_soon`)."""
+        if self.grace_s is None:
+            self.grace_s = grace_s
+            log.info("stopping: %d calls in flight get up to %s s (MCP_SHUTDOWN_GRACE_S)", len(self.calls), grace_s)
+            asyncio.get_running_loop().call_later(grace_s, self.cancel_calls)
+            if not self.calls:
+                self.answered()
+
+    def answered(self) -> None:
+        # a moment for the last answers to be written out before what waits for them goes
+        callbacks, self.when_answered = self.when_answered, []
+        for callback in callbacks:
+            asyncio.get_running_loop().call_later(0.5, callback)
+
+    def begin_soon(self, grace_s: float) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.begin, grace_s)
+
+    def cancel_calls(self) -> None:
+        for scope in list(self.calls):
+            scope.cancel()
+
+
+STOPPING = Stopping()
+
+
 def unusable_text(value: str) -> str | None:
     """Why PostgreSQL cannot take `value` exactly as sent (None: it can). A NUL ends a string in PostgreSQL, so
     what ran would silently differ from what was sent; an unpaired surrogate is not Unicode at all."""
@@ -3315,8 +3367,15 @@ async def respond(
         if app.pool is not None and not app.prepared():
             await app.prepare_calls()
         scope = app.scope(role)
-        async with app.fair_share(authenticated_principal()):
-            answer = await produce(app, scope)
+        with STOPPING.call() as in_flight:
+            async with app.fair_share(authenticated_principal()):
+                answer = await produce(app, scope)
+        if in_flight.cancelled_caught:
+            raise ToolFailure(f"the server is shutting down: this call was still running after the "
+                              f"{STOPPING.grace_s} s it allows calls in flight (MCP_SHUTDOWN_GRACE_S), so it was "
+                              "cancelled, its query too; retry (on another replica, or once it is back)",
+                              kind="shutdown")  # fmt: skip
+        assert answer is not None
         text, cap = answer.text, app.config.max_response_bytes
         size = len(text) if text.isascii() else len(text.encode())
         if size > cap:  # execute_sql stays under the cap row by row; this bounds every other answer
@@ -3947,9 +4006,9 @@ class MessageCheck:
                                       "shorter one")  # fmt: skip
                 await json_answer(error, 413)(scope, receive, send)
                 return
-        problem = jsonrpc_problem(bytes(body))
-        if problem is not None:
-            await json_answer(problem, 400)(scope, receive, send)
+        message, problem = read_message(bytes(body))
+        if problem is not None or message is None:
+            await json_answer(problem or {}, 400)(scope, receive, send)
             return
         replayed = False
 
@@ -3960,7 +4019,59 @@ class MessageCheck:
                 return {"type": "http.request", "body": bytes(body), "more_body": False}
             return await receive()  # then whatever follows: a disconnect
 
-        await self.app(scope, replay, send)
+        if "id" in message and "method" in message:
+            await self.serve_request(scope, receive, replay, send, message["id"])
+        else:
+            await self.app(scope, replay, send)
+
+    async def serve_request(self, scope: Any, receive: Any, replay: Any, send: Any, request_id: Any) -> None:
+        """Serve a request; if the client goes away before its answer is complete, stop it: the SDK lets it run
+        on (a query holding a pooled connection for nothing) in every mode but stateful 2026-07-28. In a session,
+        a notifications/cancelled is sent in the client's name; the request itself is cancelled too."""
+        answered = False
+
+        async def noting_send(message: dict[str, Any]) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = True
+            await send(message)
+
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                if not answered:
+                    session = header_value(scope, b"mcp-session-id")
+                    if session is not None:
+                        await self.cancel_in_session(scope, session, request_id)
+                    group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            await self.app(scope, replay, noting_send)
+            group.cancel_scope.cancel()
+
+    async def cancel_in_session(self, scope: Any, session: str, request_id: Any) -> None:
+        """What an MCP client does to cancel a request: notifications/cancelled on its session, as its owner."""
+        notice = {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                  "params": {"requestId": request_id, "reason": "the client closed its connection"}}  # fmt: skip
+        body = orjson.dumps(notice)
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"content-type", b"accept")]
+        headers += [(b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
+                    (b"content-length", str(len(body)).encode())]  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def discard(_message: dict[str, Any]) -> None:
+            return None
+
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await self.app({**scope, "headers": headers}, receive, discard)
+
+
+def header_value(scope: Any, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name), None)
 
 
 def json_answer(body: dict[str, Any], status: int) -> Any:
@@ -4085,6 +4196,7 @@ def make_lifespan(
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[App]]:
     @contextlib.asynccontextmanager
     async def lifespan(_server: Any) -> AsyncIterator[App]:
+        STOPPING.loop = asyncio.get_running_loop()
         app = App(config=config, pool=await open_pool(config))
         if config.permissions_file:
             app.permissions = load_permissions(config.permissions_file, config.trust_unverified_email)
@@ -4230,8 +4342,8 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
 
     async def ready(_request: Request) -> Response:
         app = holder.get("app")
-        if app is None or app.pool is None:
-            reason = "starting" if app is None else "no database configured"
+        if app is None or app.pool is None or STOPPING.grace_s is not None:
+            reason = "starting" if app is None else "no database configured" if app.pool is None else "stopping"
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         try:
             posture = app.posture or await fetch_posture(app)
@@ -4545,6 +4657,12 @@ class _LineReader:
         self._buffer = bytearray()
         self._skipping = False  # inside a message over the limit: dropped up to its newline
 
+    def stop(self) -> None:
+        """Read nothing more (SIGTERM): calls in flight are answered within the grace period, then input ends."""
+        STOPPING.begin(self._grace_s)
+        self._buffer.clear()
+        self._reader.feed_eof()
+
     def __aiter__(self) -> _LineReader:
         return self
 
@@ -4573,7 +4691,8 @@ class _LineReader:
                     line, self._buffer = bytes(self._buffer), bytearray()
                     if well_formed := await self._checked(line):
                         return well_formed
-                await self._writer.answered(self._grace_s)
+                STOPPING.begin(self._grace_s)
+                await self._writer.answered(self._grace_s + 1)  # past the grace, Stopping answers what is left
                 raise StopAsyncIteration
             self._buffer += chunk
 
@@ -4668,6 +4787,8 @@ async def serve_stdio(server: MCPServer[App], grace_s: float) -> None:
     from mcp.server.stdio import stdio_server
 
     stdin, stdout = await event_loop_stdio(grace_s)
+    if isinstance(stdin, _LineReader):  # SIGTERM: read no more, answer what is in flight (Stopping), end
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stdin.stop)
     async with stdio_server(stdin, stdout) as (read_stream, write_stream):
         lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, too
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
@@ -4748,17 +4869,39 @@ def uvicorn_config(config: Config, app: Any) -> Any:
             if not self.transport.is_closing():
                 self.transport.close()
 
+    # Past the grace period calls are answered with an error (Stopping); a second more lets those answers out
+    # before uvicorn closes what is left (idle SSE streams).
     return uvicorn.Config(app, host=config.host, port=config.port, log_level="warning", access_log=False,
-                          proxy_headers=True, http=HeaderDeadline)  # fmt: skip
+                          proxy_headers=True, http=HeaderDeadline,
+                          timeout_graceful_shutdown=config.shutdown_grace_s + 1)  # fmt: skip
+
+
+def graceful_server(config: Config, app: Any) -> Any:
+    """uvicorn's Server, which on SIGTERM or SIGINT stops accepting and waits for connections to finish; it
+    also tells Stopping, so that calls in flight are answered within MCP_SHUTDOWN_GRACE_S."""
+    import uvicorn
+    from sse_starlette.sse import AppStatus
+
+    class Graceful(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            STOPPING.begin_soon(config.shutdown_grace_s)
+            super().handle_exit(sig, frame)
+
+    # sse-starlette (the SDK's SSE responses) ends every stream on SIGTERM at once, answers still due included;
+    # here streams end once every call in flight is answered (its documented switch for that).
+    AppStatus.disable_automatic_graceful_drain()
+    STOPPING.when_answered.append(lambda: setattr(AppStatus, "should_exit", True))
+    return Graceful(uvicorn_config(config, app))
 
 
 def serve_http(config: Config, listener: Any) -> int:
     """uvicorn serving the app on `listener`: the whole server, or one worker process of it."""
-    import uvicorn
-
     configure_logging(config.log_level)  # again in a spawned worker: a fresh interpreter
-    server = uvicorn.Server(uvicorn_config(config, build_http_app(config)))
+    server = graceful_server(config, build_http_app(config))
     freeze_startup_objects()
+    # uvicorn raises the signal it stopped on again once done, for the handler it found: a stop by SIGTERM is a
+    # graceful one, so that handler lets the process exit 0.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
     server.run(sockets=[listener])
     return 0 if server.started else 1
 

@@ -174,3 +174,69 @@ async def test_calls_are_served_as_soon_as_the_database_is_back(cluster: Private
     assert queued[0].data["rows"] == [[3]], queued[0].text
     assert queued[1] - back_at < 1.0, f"served {queued[1] - back_at:.2f} s after the database was back"
     assert not listed.is_error
+
+
+# About a second of work: still running when the server is told to stop, done well within the grace period.
+SECOND_SQL = "SELECT count(*) FROM (SELECT generate_series(1, 40000000)) s"
+
+
+@pytest.mark.parametrize("stateless", [False, True])
+async def test_sigterm_lets_calls_finish_and_answers_the_rest(database_url: str, stateless: bool) -> None:
+    """SIGTERM over HTTP: a call that finishes within MCP_SHUTDOWN_GRACE_S is answered normally; one still running
+    after it is cancelled inside PostgreSQL and answered with an error saying why; the server exits 0 (before:
+    stateful mode dropped the calls in flight)."""
+    import signal
+
+    import anyio
+    import httpx2
+    from conftest import active_queries, server_process
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    marker = f"sigterm_{int(stateless)}"
+    env = {"DATABASE_URL": make_conninfo(database_url, application_name=marker), "MCP_API_TOKEN": "t",
+           "MCP_SHUTDOWN_GRACE_S": "3", "MCP_STATELESS": str(stateless).lower()}  # fmt: skip
+    with server_process(env) as (process, base):
+        http = httpx2.AsyncClient(headers={"Authorization": "Bearer t"}, timeout=60)
+        answers: dict[str, Any] = {}
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http), mode="legacy") as client:
+            await call(client, "execute_sql", sql="SELECT 1")
+            async with anyio.create_task_group() as group:
+
+                async def run(name: str, sql: str) -> None:
+                    answers[name] = await call(client, "execute_sql", sql=sql)
+
+                group.start_soon(run, "short", SECOND_SQL)
+                group.start_soon(run, "long", SLOW_SQL)
+                assert await wait_until(lambda: active_queries(database_url, marker) == 2)
+                process.send_signal(signal.SIGTERM)
+                stopped_at = time.monotonic()
+            status = await anyio.to_thread.run_sync(process.wait, 15)
+            exited_after = time.monotonic() - stopped_at
+    assert answers["short"].data["rows"] == [[40_000_000]], answers["short"].text
+    assert answers["long"].is_error and "the server is shutting down" in answers["long"].text
+    assert "MCP_SHUTDOWN_GRACE_S" in answers["long"].text
+    assert status == 0 and exited_after < 3 + 3, exited_after
+    assert active_queries(database_url, marker) == 0
+
+
+def test_sigterm_on_stdio_answers_every_call_in_flight(database_url: str) -> None:
+    import signal
+
+    server = subprocess.Popen([sys.executable, "-m", "postgres_server"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                              env={"DATABASE_URL": database_url, "MCP_SHUTDOWN_GRACE_S": "2"})  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None
+    calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+              "params": {"name": "execute_sql", "arguments": {"sql": sql}}}
+             for n, sql in ((2, SECOND_SQL), (3, SLOW_SQL))]  # fmt: skip
+    lines = [{**initialize(), "id": 1}, {"jsonrpc": "2.0", "method": "notifications/initialized"}, *calls]
+    server.stdin.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    server.stdin.flush()
+    assert json.loads(server.stdout.readline())["id"] == 1
+    time.sleep(0.5)
+    server.send_signal(signal.SIGTERM)
+    answers = {answer["id"]: answer["result"] for answer in map(json.loads, server.stdout.read().splitlines())}
+    assert server.wait(10) == 0
+    assert answers[2]["structuredContent"]["rows"] == [[40_000_000]]
+    assert answers[3]["isError"] and "the server is shutting down" in answers[3]["content"][0]["text"]

@@ -433,3 +433,60 @@ def test_a_session_flood_over_a_real_socket_is_capped_and_reclaimed(database_url
         time.sleep(4.5)
         after = [http.post("/mcp", json=initialize()).status_code for _ in range(5)]
     assert flood == [200] * 5 + [429] * 3 and after == [200] * 5
+
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+               "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
+
+
+def slow_call(era: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A tools/call of SLOW_SQL as a raw client of `era` sends it: (body, extra headers)."""
+    from conftest import SLOW_SQL
+
+    params: dict[str, Any] = {"name": "execute_sql", "arguments": {"sql": SLOW_SQL}}
+    if era == "2026-07-28":
+        params["_meta"] = MODERN_META
+        return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}, {
+            "Mcp-Method": "tools/call", "Mcp-Name": "execute_sql"}  # fmt: skip
+    return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}, {}
+
+
+@pytest.mark.parametrize(("stateless", "era"), [(False, "2025-06-18"), (True, "2025-06-18"), (True, "2026-07-28"),
+                                                (False, "2026-07-28")])  # fmt: skip
+def test_a_closed_connection_cancels_its_query_in_every_mode(database_url: str, stateless: bool, era: str) -> None:
+    """A client that closes its connection mid-call: the query stops inside PostgreSQL within a second and its
+    pooled connection is free (before: in three of these four modes it ran on)."""
+    from psycopg.conninfo import make_conninfo
+
+    marker = f"disconnect_{int(stateless)}_{era[:4]}"
+    config = http_config(make_conninfo(database_url, application_name=marker), port=free_port(), stateless=stateless,
+                         pool_min=1, pool_max=1)  # fmt: skip
+    headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": era}
+    with uvicorn_server(config) as base:
+        connection = HTTPConnection(config.host, config.port, timeout=30)
+        if not stateless and era != "2026-07-28":  # a session: initialize, initialized, then the call on it
+            connection.request("POST", "/mcp", json.dumps(initialize(era)), headers)
+            answer = connection.getresponse()
+            answer.read()
+            headers["mcp-session-id"] = answer.getheader("mcp-session-id") or ""
+            connection.request("POST", "/mcp", json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                               headers)  # fmt: skip
+            connection.getresponse().read()
+        body, extra = slow_call(era)
+        connection.request("POST", "/mcp", json.dumps(body), {**headers, **extra})
+        deadline = time.monotonic() + 10
+        while active_queries(database_url, marker) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert active_queries(database_url, marker) == 1, "the query never started"
+        connection.close()
+        closed_at = time.monotonic()
+        while active_queries(database_url, marker) and time.monotonic() - closed_at < 5:
+            time.sleep(0.02)
+        stopped_after = time.monotonic() - closed_at
+        import httpx
+
+        quick = {**body["params"], "arguments": {"sql": "SELECT 1"}}
+        after = httpx.post(f"{base}/mcp", json={**body, "params": quick}, headers={**headers, **extra}, timeout=30)
+    assert stopped_after < 1, f"still running {stopped_after:.1f} s after the client left"
+    assert after.status_code == 200
