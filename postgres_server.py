@@ -3930,7 +3930,7 @@ class HostCheck:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready"):
-            host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+            host = header_value(scope, b"host") or ""
             if not host_answered(host, self.allowed):
                 from starlette.responses import JSONResponse
 
@@ -4071,6 +4071,7 @@ class MessageCheck:
 
 
 def header_value(scope: Any, name: bytes) -> str | None:
+    """An ASGI request header's value (the first of that name), or None."""
     return next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name), None)
 
 
@@ -4115,7 +4116,7 @@ class SessionGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sid = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"mcp-session-id"), None)
+        sid = header_value(scope, b"mcp-session-id")
         tracked = self.sessions.get(sid) if sid else None
         if sid is None and scope["method"] == "POST":
             await self.open(scope, receive, send)
@@ -4141,17 +4142,17 @@ class SessionGuard:
             body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
             await JSONResponse(body, status_code=429, headers={"Retry-After": "10"})(scope, receive, send)
             return
-        opened: list[str] = []
 
         async def watch(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                opened.extend(v.decode("latin-1") for k, v in message.get("headers", ()) if k == b"mcp-session-id")
+                sid = next((v.decode("latin-1") for k, v in message.get("headers", ()) if k == b"mcp-session-id"), "")
+                if sid:  # counted before the client can read the answer and open another
+                    self.sessions[sid] = TrackedSession(owner, scope)
+                    loop = asyncio.get_running_loop()
+                    loop.call_later(self.config.session_init_timeout_s, self.schedule_end, sid)
             await send(message)
 
         await self.app(scope, receive, watch)
-        if opened:
-            self.sessions[opened[0]] = TrackedSession(owner, scope)
-            asyncio.get_running_loop().call_later(self.config.session_init_timeout_s, self.schedule_end, opened[0])
 
     def schedule_end(self, sid: str) -> None:
         task = asyncio.get_running_loop().create_task(self.end_if_unused(sid))

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import ROOT, SLOW_SQL, PrivateCluster, call, connect, ps
+from conftest import ROOT, SLOW_SQL, PrivateCluster, call, connect, ps, wait_for
 from psycopg.conninfo import make_conninfo
 from test_http import HANDSHAKE, http_app, http_config, initialize
 
@@ -99,17 +99,6 @@ async def test_parse_errors_of_every_kind_are_clear_refusals(config: ps.Config, 
     assert "internal error" not in answer.text
 
 
-async def wait_until(predicate: Any, seconds: float = 10) -> bool:
-    import anyio
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await anyio.sleep(0.02)
-    return False
-
-
 @pytest.mark.parametrize(
     ("stop", "sqlstate", "said"),
     [("pg_terminate_backend", "57P01", "not retried"), ("pg_cancel_backend", "57014", "cancelled from outside")],
@@ -132,13 +121,13 @@ async def test_a_query_stopped_by_an_administrator_is_reported_at_once_and_never
                 answered.extend([await call(client, "execute_sql", sql=SLOW_SQL), time.monotonic()])
 
             group.start_soon(slow)
-            assert await wait_until(lambda: len(cluster.backends(marker)) == 1)
+            assert await wait_for(lambda: len(cluster.backends(marker)) == 1)
             (pid,) = cluster.backends(marker)
             stopped_at = time.monotonic()
             with psycopg.connect(cluster.url, autocommit=True) as admin_conn:
                 admin_conn.execute(f"SELECT {stop}(%s)", [pid])  # type: ignore[arg-type]
         answer, reported_after = answered[0], answered[1] - stopped_at
-        rerun = await wait_until(lambda: bool(cluster.backends(marker)), 1)
+        rerun = await wait_for(lambda: bool(cluster.backends(marker)), 1)
         after = await call(client, "execute_sql", sql="SELECT 2")
     assert answer.is_error and f"ERROR {sqlstate}" in answer.text and said in answer.text, answer.text
     assert not rerun, "the stopped query ran again"
@@ -208,7 +197,7 @@ async def test_sigterm_lets_calls_finish_and_answers_the_rest(database_url: str,
 
                 group.start_soon(run, "short", SECOND_SQL)
                 group.start_soon(run, "long", SLOW_SQL)
-                assert await wait_until(lambda: active_queries(database_url, marker) == 2)
+                assert await wait_for(lambda: active_queries(database_url, marker) == 2)
                 process.send_signal(signal.SIGTERM)
                 stopped_at = time.monotonic()
             status = await anyio.to_thread.run_sync(process.wait, 15)
@@ -240,3 +229,20 @@ def test_sigterm_on_stdio_answers_every_call_in_flight(database_url: str) -> Non
     assert server.wait(10) == 0
     assert answers[2]["structuredContent"]["rows"] == [[40_000_000]]
     assert answers[3]["isError"] and "the server is shutting down" in answers[3]["content"][0]["text"]
+
+
+async def test_ready_follows_the_database(cluster: PrivateCluster) -> None:
+    from test_http import http_app
+
+    config = ps.Config(conn=cluster.url, transport="streamable-http", pool_min=1, pool_timeout_s=2)
+    async with http_app(config, token=None) as http:
+        before = (await http.get("/ready")).status_code
+        cluster.pg_ctl("stop")
+        down = await http.get("/ready")
+        cluster.pg_ctl("start")
+        back_at = time.monotonic()
+        while (await http.get("/ready")).status_code != 200 and time.monotonic() - back_at < 5:
+            pass
+        ready_after = time.monotonic() - back_at
+    assert before == 200 and down.status_code == 503 and "cannot connect" in down.json()["reason"]
+    assert ready_after < 1, ready_after
