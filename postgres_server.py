@@ -4637,11 +4637,30 @@ async def require_read_only_role(config: Config) -> None:
         )
 
 
+class OncePer(logging.Filter):
+    """Lets each message through at most once per `seconds`: while the database is away the pool reports every
+    reconnection attempt (four a second), which would bury everything else."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.last = seconds, dict[Any, float]()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(record.msg, -math.inf) < self.seconds:
+            return False
+        self.last[record.msg] = now
+        return True
+
+
 def configure_logging(level: str) -> None:
     """stderr only (stdout carries the protocol on stdio); one line per tool call from this module."""
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("mcp", "httpx", "httpx2", "uvicorn.access", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    pool_log = logging.getLogger("psycopg.pool")
+    if not any(isinstance(f, OncePer) for f in pool_log.filters):
+        pool_log.addFilter(OncePer(30))
 
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # far above any honest message (SQL text is capped at MCP_MAX_SQL_BYTES)

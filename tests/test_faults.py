@@ -246,3 +246,16 @@ async def test_ready_follows_the_database(cluster: PrivateCluster) -> None:
         ready_after = time.monotonic() - back_at
     assert before == 200 and down.status_code == 503 and "cannot connect" in down.json()["reason"]
     assert ready_after < 1, ready_after
+
+
+def test_the_pools_reconnection_warnings_are_thinned(caplog: pytest.LogCaptureFixture) -> None:
+    """While the database is away the pool warns at every attempt (four a second): one line per 30 s is kept."""
+    import logging
+
+    ps.configure_logging("INFO")
+    with caplog.at_level(logging.WARNING, logger="psycopg.pool"):
+        for attempt in range(10):
+            logging.getLogger("psycopg.pool").warning("error connecting in %r: attempt %s", "thinned-test", attempt)
+    assert [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"] == [
+        "error connecting in 'thinned-test': attempt 0"
+    ]
