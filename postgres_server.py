@@ -4738,6 +4738,9 @@ class _LineReader:
         await self._writer.flush()
 
 
+_RESPONSE_ID = re.compile(r'\{"jsonrpc":"2\.0","id":("(?:[^"\\]|\\.)*"|-?\d+),"(?:result|error)"')
+
+
 class _PipeWriter:
     """stdout as an event-loop pipe; it notes which requests have been answered (for _LineReader at the end)."""
 
@@ -4748,8 +4751,8 @@ class _PipeWriter:
 
     async def write(self, text: str) -> None:
         self._writer.write(text.encode())
-        if self.awaited and text.startswith('{"jsonrpc":"2.0","id":'):  # a response: the SDK writes id second
-            self.awaited.discard(orjson.loads(text).get("id"))
+        if self.awaited and (response := _RESPONSE_ID.match(text)):  # the SDK writes the id second
+            self.awaited.discard(orjson.loads(response[1]))
             if not self.awaited:
                 self._idle.set()
 
