@@ -49,7 +49,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from psycopg.adapt import Transformer
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import ExecStatus, PipelineStatus, TransactionStatus
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import BaseModel, Field
@@ -1764,6 +1764,7 @@ async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any], readi
     while pg.flush():  # more to send than the socket took
         await _socket_ready(loop.add_writer, loop.remove_writer, pg.socket)
     plans = reading.plans
+    plan = plans[reading.message] if reading.message < len(plans) else None
     while True:
         while pg.is_busy():
             await _socket_ready(loop.add_reader, loop.remove_reader, pg.socket)
@@ -1772,21 +1773,20 @@ async def _collect(conn: psycopg.AsyncConnection[Any], results: list[Any], readi
         if result is None:  # the message's results are complete; chunking must be chosen before the next is read
             reading.message += 1
             plan = plans[reading.message] if reading.message < len(plans) else None
-            aborted = pg.pipeline_status == psycopg.pq.PipelineStatus.ABORTED  # then no rows come
-            if plan is not None and plan.chunk and not aborted:  # even when draining: never a whole result in memory
-                _read_in_chunks(pg, plan.chunk)
+            if plan is not None and plan.chunk and pg.pipeline_status != PipelineStatus.ABORTED:  # aborted: no rows
+                _read_in_chunks(pg, plan.chunk)  # even when draining: never a whole result in memory
             continue
-        if result.status == ExecStatus.PIPELINE_SYNC:
+        status = result.status
+        if status == ExecStatus.PIPELINE_SYNC:
             break
-        if result.status in (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH):
+        if status in (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH):
             # Only reachable if the gate were bypassed: never wait on a COPY, drop the connection.
             await conn.close()
             raise psycopg.errors.FeatureNotSupported("COPY cannot run on this server")
-        plan = plans[reading.message] if reading.message < len(plans) else None
-        if not reading.stopped and plan is not None and plan.sink is not None and not plan.sink(result):
+        if plan is not None and plan.sink is not None and not reading.stopped and not plan.sink(result):
             reading.stopped = True  # enough: stop the statement rather than receive what nobody will read
             await conn.cancel_safe(timeout=5)
-        if result.status not in CHUNK_STATUSES:
+        if status not in CHUNK_STATUSES:
             results.append(result)
     pg.exit_pipeline_mode()
 
@@ -1931,9 +1931,10 @@ def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting:
         groups = [f"pg_catalog.concat({', '.join(cuts[i : i + 90])})" for i in range(0, len(cuts), 90)]  # 100 args
         outputs.append(f"pg_catalog.concat({', '.join(groups)})")
     names = ", ".join(f"c{i}" for i in range(len(oids)))
-    # OFFSET 0: the subquery is not merged into the SELECT, so each value becomes text once
-    prefix = f"SELECT {', '.join(outputs)} FROM (SELECT mcp_q.*{''.join(texts)} FROM (\n"
-    suffix = f"\n) AS mcp_q({names}) OFFSET 0) AS mcp_q"
+    prefix, suffix = f"SELECT {', '.join(outputs)} FROM (\n", f"\n) AS mcp_q({names})"
+    if texts:  # OFFSET 0: this subquery is not merged into the SELECT, so each value becomes text once
+        prefix = f"SELECT {', '.join(outputs)} FROM (SELECT mcp_q.*{''.join(texts)} FROM (\n"
+        suffix = f"\n) AS mcp_q({names}) OFFSET 0) AS mcp_q"
     row_bytes = sum(64 if width == 0 else 4 * width + 32 for width in widths) + 64
     return Cutting(prefix, suffix, tuple(widths), row_bytes, reports=bool(cuts))
 
@@ -3361,6 +3362,7 @@ async def respond(
     answer: Answer | None = None
     app = ctx.request_context.lifespan_context
     scope: Scope | None = None
+    who = authenticated_principal()
     try:
         check_arguments(arguments)
         role = caller_role(app.permissions, tool) if app.permissions is not None else None
@@ -3368,7 +3370,7 @@ async def respond(
             await app.prepare_calls()
         scope = app.scope(role)
         with STOPPING.call() as in_flight:
-            async with app.fair_share(authenticated_principal()):
+            async with app.fair_share(who):
                 answer = await produce(app, scope)
         if in_flight.cancelled_caught:
             raise ToolFailure(f"the server is shutting down: this call was still running after the "
@@ -3396,7 +3398,7 @@ async def respond(
     log.info(
         "tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s",
         tool,
-        principal(),
+        who or "-",
         (time.perf_counter() - started) * 1000,
         answer.rows if answer else 0,
         str(answer.truncated).lower() if answer else "false",
