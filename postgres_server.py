@@ -187,6 +187,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("oauth_redirect_allowlist", "--oauth-redirect-allowlist", ("MCP_OAUTH_REDIRECT_ALLOWLIST",), None,
             lambda v: _csv(v) or None, "client redirect URIs allowed (comma-separated; * ends a prefix; "
             "'loopback' allows http://127.0.0.1, localhost and [::1] on any port)"),
+    Setting("auth_scopes", "--auth-scopes", ("MCP_AUTH_SCOPES",), None, lambda v: _csv(v.replace(" ", ",")) or None,
+            "scopes asked of the issuer (default: what it supports of openid, profile, email, offline_access)"),
+    Setting("cimd_allow_loopback", "--cimd-allow-loopback", ("MCP_CIMD_ALLOW_LOOPBACK",), False, _parse_bool,
+            "accept client metadata documents on http loopback addresses (tests only)", is_switch=True),
     Setting("oauth_state_secret", "--oauth-state-secret", ("MCP_OAUTH_STATE_SECRET",), None,
             lambda v: v.strip() or None, "key sealing OAuth state (required with several workers or replicas)"),
     Setting("allow_unauthenticated", "--allow-unauthenticated", ("MCP_ALLOW_UNAUTHENTICATED",), False,
@@ -274,6 +278,8 @@ class Config:
     auth_authorize_url: str | None = None
     auth_token_url: str | None = None
     oauth_redirect_allowlist: tuple[str, ...] | None = None
+    auth_scopes: tuple[str, ...] | None = None
+    cimd_allow_loopback: bool = False
     oauth_state_secret: str | None = None
     allow_unauthenticated: bool = False
     pool_min: int = 1
@@ -3554,6 +3560,9 @@ TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enum
 # =====================================================================================================
 
 
+DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")  # offline_access: refresh tokens, where needed
+
+
 class Upstream:
     """The configured issuer: its endpoints (discovered from its metadata unless set) and its signing keys."""
 
@@ -3578,6 +3587,16 @@ class Upstream:
             else:
                 raise RuntimeError(f"no OAuth or OpenID metadata at {issuer}")
         return self._metadata
+
+    async def scopes(self) -> list[str]:
+        """The scopes clients are told to ask for and /authorize asks for when they ask for none: MCP_AUTH_SCOPES,
+        else what the issuer supports of DEFAULT_SCOPES (strict providers refuse a request without `openid`)."""
+        if self.config.auth_scopes:
+            return list(self.config.auth_scopes)
+        supported = (await self.metadata()).get("scopes_supported")
+        if not isinstance(supported, list):
+            return list(DEFAULT_SCOPES[:3])  # no list to go by: what every OpenID provider has
+        return [scope for scope in DEFAULT_SCOPES if scope in supported] or ["openid"]
 
     async def endpoint(self, name: Literal["authorization_endpoint", "token_endpoint", "jwks_uri"]) -> str:
         configured = {
@@ -3705,6 +3724,100 @@ def redirect_allowed(uri: str, allowlist: Sequence[str]) -> bool:
     return False
 
 
+def is_document_client_id(client_id: str) -> bool:
+    """A client id that is a URL: the client's metadata document (CIMD), not a registered id."""
+    return client_id.startswith(("https://", "http://"))
+
+
+class ClientDocuments:
+    """Client ID Metadata Documents (the MCP authorization spec since 2025-11-25): a client whose id is an https
+    URL publishes its metadata there. Fetched with care, as the URL is the client's choice: https only, a path
+    required; every address the name resolves to must be public (no private, loopback, link-local or reserved
+    address: the server would otherwise fetch from its own network), and the connection goes to the address
+    checked (no second lookup to rebind); no redirects; 5 KB and 5 s at most; cached by URL per Cache-Control,
+    between 1 minute and 1 day."""
+
+    MAX_BYTES, TIMEOUT_S, DEFAULT_TTL_S, MIN_TTL_S, MAX_TTL_S, MAX_CACHED = 5120, 5.0, 300, 60, 86_400, 256
+
+    def __init__(self, allow_loopback: bool = False) -> None:
+        self.allow_loopback = allow_loopback  # tests: documents served on http://127.0.0.1
+        self.cache: dict[str, tuple[float, dict[str, Any] | str]] = {}
+
+    async def get(self, url: str) -> dict[str, Any] | str:
+        """The document at `url`, or why it cannot be used."""
+        cached = self.cache.get(url)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        import httpx
+
+        try:
+            document, ttl = await self.fetch(url)
+        except (OSError, ValueError, httpx.HTTPError) as exc:  # unreachable, refused, timed out, not JSON
+            document, ttl = f"fetching it failed ({str(exc) or type(exc).__name__})", self.MIN_TTL_S
+        if ttl > 0:
+            if len(self.cache) >= self.MAX_CACHED:
+                del self.cache[next(iter(self.cache))]
+            self.cache[url] = (time.monotonic() + ttl, document)
+        return document
+
+    async def fetch(self, url: str) -> tuple[dict[str, Any] | str, float]:
+        import socket
+
+        import httpx
+
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        loopback_test = self.allow_loopback and parts.scheme == "http" and is_loopback(host)
+        if (parts.scheme != "https" and not loopback_test) or parts.username or parts.password or parts.fragment:
+            return "its URL must be https, without credentials or fragment", self.MIN_TTL_S
+        if parts.path in ("", "/"):
+            return "its URL must have a path", self.MIN_TTL_S
+        addresses = {info[4][0] for info in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        refused = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global]
+        if not addresses or (refused and not (loopback_test and all(ipaddress.ip_address(a).is_loopback
+                                                                     for a in refused))):  # fmt: skip
+            return f"its host resolves to an address that is not public ({', '.join(sorted(refused))})", 3600
+        address = sorted(addresses)[0]
+        netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        target = parts._replace(netloc=netloc).geturl()
+        headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "application/json"}
+        async with (
+            httpx.AsyncClient(timeout=self.TIMEOUT_S, follow_redirects=False) as http,
+            http.stream("GET", target, headers=headers, extensions={"sni_hostname": host}) as response,
+        ):
+            if response.status_code != 200:
+                return f"it answered HTTP {response.status_code}", self.MIN_TTL_S
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.MAX_BYTES:
+                    return f"it is over {self.MAX_BYTES} bytes", self.MIN_TTL_S
+            ttl = self.ttl(response.headers.get("cache-control", ""))
+        document = json.loads(body)
+        return self.validate(document, url), ttl
+
+    def ttl(self, cache_control: str) -> float:
+        directives = {d.strip().split("=")[0].lower(): d.strip() for d in cache_control.split(",") if d.strip()}
+        if "no-store" in directives or "no-cache" in directives:
+            return 0
+        age = directives.get("max-age", "").partition("=")[2]
+        return min(self.MAX_TTL_S, max(self.MIN_TTL_S, int(age))) if age.isdigit() else self.DEFAULT_TTL_S
+
+    @staticmethod
+    def validate(document: Any, url: str) -> dict[str, Any] | str:
+        if not isinstance(document, dict):
+            return "it is not a JSON object"
+        if document.get("client_id") != url:
+            return "its client_id is not its own URL"
+        uris = document.get("redirect_uris")
+        if not isinstance(uris, list) or not uris or not all(isinstance(uri, str) for uri in uris):
+            return "it lists no redirect_uris"
+        if document.get("token_endpoint_auth_method", "none") != "none":
+            return "only public clients (token_endpoint_auth_method none) are supported"
+        name = document.get("client_name")
+        return {"client_id": url, "redirect_uris": uris, "client_name": name if isinstance(name, str) else None}
+
+
 class OAuthRelay:
     """OAuth endpoints on this server's own origin, relaying to the configured issuer.
 
@@ -3726,6 +3839,7 @@ class OAuthRelay:
         self.sealer = StateSealer(config.oauth_state_secret)
         self.allowlist = config.oauth_redirect_allowlist or DEFAULT_REDIRECT_ALLOWLIST
         self.callback_url = f"{config.base_url}/oauth/callback"
+        self.documents = ClientDocuments(config.cimd_allow_loopback)
 
     def routes(self) -> list[tuple[str, list[str], Callable[[Any], Awaitable[Any]]]]:
         return [
@@ -3761,13 +3875,14 @@ class OAuthRelay:
             "registration_endpoint": f"{base}/register", "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"], "token_endpoint_auth_methods_supported": ["none"],
-            "authorization_response_iss_parameter_supported": True,
+            "authorization_response_iss_parameter_supported": True, "scopes_supported": await self.upstream.scopes(),
+            "client_id_metadata_document_supported": True,
         })  # fmt: skip
 
     async def protected_resource_metadata(self, request: Any) -> Any:
         return self.preflight(request) or self.json({
             "resource": self.config.resource_url, "authorization_servers": [self.config.base_url],
-            "bearer_methods_supported": ["header"],
+            "bearer_methods_supported": ["header"], "scopes_supported": await self.upstream.scopes(),
         })  # fmt: skip
 
     async def register(self, request: Any) -> Any:
@@ -3796,11 +3911,20 @@ class OAuthRelay:
         from starlette.responses import RedirectResponse
 
         query = request.query_params
-        redirect_uri = query.get("redirect_uri", "")
+        redirect_uri, client_id = query.get("redirect_uri", ""), query.get("client_id", "")
         if not redirect_allowed(redirect_uri, self.allowlist):
             log.info("oauth authorize refused: redirect_uri not allowed")
             return self.page("This application's redirect address is not allowed by this server.")
-        if query.get("client_id") != self.config.auth_client_id:
+        if is_document_client_id(client_id):  # a Client ID Metadata Document: the client describes itself
+            document = await self.documents.get(client_id)
+            if isinstance(document, str):
+                log.info("oauth authorize refused: client metadata document %s: %s", client_id, document)
+                return self.page(f"The application's description at {client_id} cannot be used: {document}.")
+            if redirect_uri not in document["redirect_uris"]:
+                return self.page(f"{document.get('client_name') or client_id} did not list this redirect address "
+                                 "in its client metadata document.")  # fmt: skip
+            log.info("oauth authorize: client %r (metadata document %s)", document.get("client_name"), client_id)
+        elif client_id != self.config.auth_client_id:
             return self.page("Unknown client: register first (the client id comes from /register).")
         if (
             query.get("response_type") != "code"
@@ -3812,6 +3936,8 @@ class OAuthRelay:
                                   self.STATE_TTL_S)  # fmt: skip
         forwarded = {key: query[key] for key in ("scope", "resource", "nonce", "prompt", "code_challenge",
                                                   "code_challenge_method") if key in query}  # fmt: skip
+        if not forwarded.get("scope", "").strip():  # a strict provider ends a request without openid at once
+            forwarded["scope"] = " ".join(await self.upstream.scopes())
         params = {"response_type": "code", "client_id": self.config.auth_client_id,
                   "redirect_uri": self.callback_url, "state": sealed, **forwarded}  # fmt: skip
         target = await self.upstream.endpoint("authorization_endpoint")
@@ -3983,6 +4109,24 @@ def message_problem(message: Any) -> dict[str, Any] | None:
     elif "result" not in message and "error" not in message:
         return jsonrpc_error(answer_id, -32600, 'Invalid Request: no "method" (and not a response)')
     return None
+
+
+class ChallengeScope:
+    """ASGI middleware on /mcp: a 401's WWW-Authenticate also names the scopes to ask for (RFC 6750 `scope`), the
+    first place an MCP client looks for them; without any, it asks for none and a strict provider refuses."""
+
+    def __init__(self, app: Any, upstream: Upstream) -> None:
+        self.app, self.upstream = app, upstream
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def with_scope(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                scopes = " ".join(await self.upstream.scopes())
+                message = {**message, "headers": [(k, v + f', scope="{scopes}"'.encode() if k == b"www-authenticate"
+                                                   else v) for k, v in message["headers"]]}  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, with_scope)
 
 
 class MessageCheck:
@@ -4304,6 +4448,10 @@ def published_tool(fn: Callable[..., Any]) -> Any:
     return tool
 
 
+# Each server's issuer (build_server makes it, build_http_app's /mcp challenge names its scopes).
+ISSUERS: weakref.WeakKeyDictionary[Any, Upstream] = weakref.WeakKeyDictionary()
+
+
 def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
     """The MCP server: six read-only tools, lifespan-owned pool, bearer auth (static token and/or OAuth JWTs),
     the OAuth relay when an issuer is configured, and the probes. `issuer_http` reaches the issuer (tests pass
@@ -4369,6 +4517,8 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
     if upstream is not None:
         for path, methods, handler in OAuthRelay(config, upstream).routes():
             server.custom_route(path, methods=methods)(handler)
+    if upstream is not None:
+        ISSUERS[server] = upstream
     server.custom_route("/health", methods=["GET"])(health)
     server.custom_route("/ready", methods=["GET"])(ready)
     return server
@@ -4386,10 +4536,14 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
         session_idle_timeout=config.session_idle_timeout_s,
         max_sessions=config.max_sessions,
     )
-    route = next(r for r in app.routes if getattr(r, "path", None) == "/mcp")
-    route.app = MessageCheck(route.app)  # type: ignore[attr-defined]  # after authentication: the route's own app
+    route: Any = next(r for r in app.routes if getattr(r, "path", None) == "/mcp")
+    guarded = route.app if hasattr(route.app, "required_scopes") else route  # wrap inside the SDK auth check
+    guarded.app = MessageCheck(guarded.app)
     if not config.stateless:
-        route.app = SessionGuard(route.app, config)  # type: ignore[attr-defined]
+        guarded.app = SessionGuard(guarded.app, config)
+    upstream = ISSUERS.get(server)
+    if upstream is not None:
+        route.app = ChallengeScope(route.app, upstream)
     allowed = answered_hosts(config)
     if allowed is not None:
         app.add_middleware(HostCheck, allowed=allowed)

@@ -72,16 +72,27 @@ class Provider:
     async def metadata(self, request: Request) -> Response:
         endpoints = {"authorization_endpoint": "/oauth/authorize", "token_endpoint": "/oauth/token",
                      "jwks_uri": "/.well-known/jwks.json"}  # fmt: skip
-        return JSONResponse({"issuer": ISSUER, **{name: ISSUER + path for name, path in endpoints.items()}})
+        return JSONResponse(
+            {
+                "issuer": ISSUER,
+                **{name: ISSUER + path for name, path in endpoints.items()},
+                "scopes_supported": ["openid", "profile", "email", "offline_access", "phone"],
+            }
+        )
 
     async def jwks(self, request: Request) -> Response:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         return JSONResponse({"keys": [{**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}]})
 
     async def authorize(self, request: Request) -> Response:
-        """The user signs in at once; the provider sends its code back with its own state and iss."""
+        """The user signs in at once; the provider sends its code back with its own state and iss. Strict as an
+        OpenID provider is: a request without the openid scope ends in access_denied."""
         query = request.query_params
         assert query["client_id"] == CLIENT_ID
+        if "openid" not in query.get("scope", "").split():
+            back = urlencode({"error": "access_denied", "error_description": "openid scope required",
+                              "state": query["state"], "iss": ISSUER})  # fmt: skip
+            return RedirectResponse(f"{query['redirect_uri']}?{back}", 302)
         code = secrets.token_urlsafe(16)
         self.codes[code] = dict(query)
         back = urlencode({"code": code, "state": query["state"], "iss": ISSUER})
@@ -416,3 +427,124 @@ def test_state_sealing() -> None:
     assert ps.StateSealer("other").open(sealed) is None
     assert sealer.open(sealed.replace(".", "x.", 1)) is None and sealer.open(None) is None
     assert sealer.open(sealer.seal({"s": 1}, ttl_s=-5)) is None
+
+
+DEFAULT_SCOPES = "openid profile email offline_access"
+
+
+async def test_scopes_are_advertised_everywhere_a_client_looks() -> None:
+    """Without scopes advertised, the SDK client asks for none and a strict provider ends the sign-in."""
+    async with served(Provider(), oauth_config()) as http:
+        resource = (await http.get("/.well-known/oauth-protected-resource")).json()
+        server = (await http.get("/.well-known/oauth-authorization-server")).json()
+        challenge = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=HEADERS)
+        bare = {k: v for k, v in authorize_query().items() if k != "scope"}
+        relayed = await http.get("/authorize", params=bare)
+    assert resource["scopes_supported"] == server["scopes_supported"] == DEFAULT_SCOPES.split()
+    assert challenge.status_code == 401 and f'scope="{DEFAULT_SCOPES}"' in challenge.headers["www-authenticate"]
+    assert "resource_metadata=" in challenge.headers["www-authenticate"]
+    assert parse_qs(urlsplit(relayed.headers["location"]).query)["scope"] == [DEFAULT_SCOPES]
+    assert server["client_id_metadata_document_supported"] is True and "none" in server[
+        "token_endpoint_auth_methods_supported"]  # fmt: skip
+
+
+async def test_configured_scopes_win() -> None:
+    async with served(Provider(), oauth_config(auth_scopes=("openid", "email"))) as http:
+        resource = (await http.get("/.well-known/oauth-protected-resource")).json()
+    assert resource["scopes_supported"] == ["openid", "email"]
+
+
+@contextlib.contextmanager
+def documents_served(documents: dict[str, tuple[int, dict[str, str], bytes]]) -> Any:
+    """Client metadata documents on a real loopback HTTP server: path -> (status, headers, body)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, headers, body = documents.get(self.path, (404, {}, b""))
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def client_document(url: str, redirect: str = "https://claude.ai/api/mcp/auth_callback", **extra: Any) -> bytes:
+    return json.dumps({"client_id": url, "client_name": "Claude", "redirect_uris": [redirect],
+                       "token_endpoint_auth_method": "none", **extra}).encode()  # fmt: skip
+
+
+async def test_a_client_with_a_metadata_document_completes_the_flow(database_url: str) -> None:
+    """claude.ai's way: its client id is the URL of its metadata document, its callback is claude.ai's. The relay
+    fetches and checks the document, asks the provider with the pre-provisioned client id, and the client gets a
+    token that lists the tools."""
+    claude = "https://claude.ai/api/mcp/auth_callback"
+    documents: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    with documents_served(documents) as origin:
+        client_id = f"{origin}/oauth/client.json"
+        documents["/oauth/client.json"] = (200, {"Cache-Control": "max-age=600"}, client_document(client_id))
+        provider = Provider()
+        config = oauth_config(conn=database_url, stateless=True, cimd_allow_loopback=True)
+        async with served(provider, config) as http:
+            verifier = secrets.token_urlsafe(40)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            query = {**authorize_query(claude, code_challenge=challenge, client_id=client_id)}
+            go = await http.get("/authorize", params=query)
+            back = await provider_follow(provider, go.headers["location"])
+            answer = await http.get(back)
+            landed = {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
+            tokens = await http.post("/token", data={"grant_type": "authorization_code", "code": landed["code"],
+                                                     "redirect_uri": claude, "code_verifier": verifier,
+                                                     "client_id": client_id})  # fmt: skip
+            bearer = {**HEADERS, "Authorization": f"Bearer {tokens.json()['access_token']}"}
+            listed = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=bearer)
+            unlisted = await http.get("/authorize", params={**query, "redirect_uri": CLIENT_REDIRECT})
+    relayed = parse_qs(urlsplit(go.headers["location"]).query)
+    assert go.status_code == 302 and relayed["client_id"] == [CLIENT_ID] and relayed["scope"] == ["openid profile"]
+    assert answer.headers["location"].startswith(claude + "?") and landed["iss"] == BASE
+    assert tokens.status_code == 200 and listed.json()["result"]["tools"]
+    assert unlisted.status_code == 400 and "Claude did not list this redirect address" in unlisted.text
+
+
+async def test_metadata_documents_are_fetched_with_care() -> None:
+    """The URL is the client's choice: https and public addresses only, no redirects, small, and it must
+    describe itself under its own URL."""
+    documents: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    with documents_served(documents) as origin:
+        documents["/wrong-id.json"] = (200, {}, client_document(f"{origin}/other.json"))
+        documents["/no-uris.json"] = (200, {}, json.dumps({"client_id": f"{origin}/no-uris.json"}).encode())
+        documents["/big.json"] = (200, {}, client_document(f"{origin}/big.json", client_uri="x" * 6000))
+        documents["/moved.json"] = (302, {"Location": "http://169.254.169.254/latest"}, b"")
+        documents["/secret.json"] = (
+            200,
+            {},
+            client_document(f"{origin}/secret.json", token_endpoint_auth_method="private_key_jwt"),
+        )
+        careful, strict = ps.ClientDocuments(allow_loopback=True), ps.ClientDocuments()
+        found = {
+            name: await careful.get(f"{origin}/{name}")
+            for name in ("wrong-id.json", "no-uris.json", "big.json", "moved.json", "secret.json", "missing.json")
+        }
+        loopback = await strict.get(f"{origin}/wrong-id.json")
+    private = await strict.get("https://10.1.2.3/client.json")
+    no_path = await strict.get("https://claude.ai")
+    plain = await strict.get("http://claude.ai/client.json")
+    assert found["wrong-id.json"] == "its client_id is not its own URL"
+    assert found["no-uris.json"] == "it lists no redirect_uris"
+    assert found["big.json"] == "it is over 5120 bytes"
+    assert found["moved.json"] == "it answered HTTP 302" and found["missing.json"] == "it answered HTTP 404"
+    assert "only public clients" in found["secret.json"]
+    assert "must be https" in loopback and "must be https" in plain
+    assert "not public (10.1.2.3)" in private and "must have a path" in no_path
