@@ -3938,6 +3938,8 @@ class OAuthRelay:
                                                   "code_challenge_method") if key in query}  # fmt: skip
         if not forwarded.get("scope", "").strip():  # a strict provider ends a request without openid at once
             forwarded["scope"] = " ".join(await self.upstream.scopes())
+        if "offline_access" in forwarded["scope"].split() and "prompt" not in forwarded:
+            forwarded["prompt"] = "consent"  # OpenID Connect: offline access (a refresh token) needs the user's consent
         params = {"response_type": "code", "client_id": self.config.auth_client_id,
                   "redirect_uri": self.callback_url, "state": sealed, **forwarded}  # fmt: skip
         target = await self.upstream.endpoint("authorization_endpoint")
