@@ -3957,6 +3957,10 @@ class OAuthRelay:
         redirect_uri = str(state["r"])
         if not redirect_allowed(redirect_uri, self.allowlist):  # the allow-list may have changed since
             return self.page("This application's redirect address is not allowed by this server.")
+        issued_by = query.get("iss")
+        if issued_by is not None and issued_by != (await self.upstream.metadata()).get("issuer"):  # RFC 9207
+            log.info("oauth callback refused: an answer from issuer %r, not the configured one", issued_by)
+            return self.page("The sign-in answer came from another issuer than this server's: start again.")
         answer: dict[str, Any] = {"state": state["s"], "iss": self.config.base_url}
         if "code" in query:
             # The client sees a sealed code: /token then knows which redirect URI it was issued for.

@@ -548,3 +548,15 @@ async def test_metadata_documents_are_fetched_with_care() -> None:
     assert "only public clients" in found["secret.json"]
     assert "must be https" in loopback and "must be https" in plain
     assert "not public (10.1.2.3)" in private and "must have a path" in no_path
+
+
+async def test_an_answer_from_another_issuer_is_refused() -> None:
+    """RFC 9207 on this server's side: the provider's callback names its issuer; another one (a mix-up attack
+    replaying a code from a different provider) never reaches the client."""
+    config = oauth_config(oauth_state_secret="k")
+    state = ps.StateSealer("k").seal({"s": "x", "r": CLIENT_REDIRECT, "c": CLIENT_ID}, ttl_s=60)
+    async with served(Provider(), config) as http:
+        mixed_up = await http.get("/oauth/callback", params={"code": "c", "state": state, "iss": "https://evil.test"})
+        right = await http.get("/oauth/callback", params={"code": "c", "state": state, "iss": ISSUER})
+    assert mixed_up.status_code == 400 and "location" not in mixed_up.headers
+    assert right.status_code == 302 and right.headers["location"].startswith(CLIENT_REDIRECT)
