@@ -73,7 +73,7 @@ async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str
     assert {fk["table"] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
     assert other_schema.is_error
     assert rows.data["row_count"] == 5 and rows.data["truncated"] is True
-    assert too_many.is_error and "between 1 and 5" in too_many.text
+    assert not too_many.is_error and "above the ceiling, 5 (POSTGRES_MAX_ROWS, or your role's)" in too_many.text
     assert outside.is_error and "hr.employees is outside what role 'analyst' may read" in outside.text
     assert unqualified.is_error and "qualify 'orders' with its schema (for example shop.orders)" in unqualified.text
     assert cte.data["rows"] == [[2000]] and catalog.data["rows"] == [[True]]

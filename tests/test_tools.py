@@ -361,11 +361,25 @@ async def test_postgres_errors_carry_sqlstate_hint_and_caret(config: ps.Config) 
 
 
 async def test_max_rows_argument_is_bounded(config: ps.Config) -> None:
+    """Above the ceiling, max_rows is clamped to it with a note (the description calls it the ceiling)."""
     async with connect(config) as client:
         too_many = await call(client, "execute_sql", sql="SELECT 1", max_rows=config.max_rows + 1)
         zero = await call(client, "execute_sql", sql="SELECT 1", max_rows=0)
-    assert too_many.is_error and f"between 1 and {config.max_rows}" in too_many.text
-    assert zero.is_error
+    assert too_many.data["rows"] == [[1]] and too_many.data["truncated"] is False
+    assert f"max_rows {config.max_rows + 1} is above the ceiling, {config.max_rows}" in too_many.data["note"]
+    assert too_many.text.splitlines()[-1].startswith("-- 1 row in") and "; NOTE: max_rows" in too_many.text
+    assert zero.is_error and "max_rows must be at least 1" in zero.text
+
+
+async def test_timestamps_are_rfc_3339_with_a_full_offset(config: ps.Config) -> None:
+    """'+00' is what PostgreSQL prints and what JavaScript's Date rejects: '+00:00'."""
+    sql = ("SELECT timestamptz '2024-02-29 12:34:56.789+00' AS utc, timestamp '2024-02-29 12:34:56' AS plain,"
+           " timetz '12:00:00+02' AS tz, 'infinity'::timestamptz AS forever,"
+           " ARRAY[timestamptz '2024-01-01 00:00:00+00'] AS many")  # fmt: skip
+    async with connect(config) as client:
+        row = (await call(client, "execute_sql", sql=sql)).data["rows"][0]
+    assert row == ["2024-02-29T12:34:56.789+00:00", "2024-02-29T12:34:56", "12:00:00+02:00", "infinity",
+                   ["2024-01-01T00:00:00+00:00"]]  # fmt: skip
 
 
 async def test_bad_arguments_are_explained(config: ps.Config) -> None:
@@ -396,3 +410,12 @@ async def test_one_log_line_per_call(config: ps.Config, caplog: pytest.LogCaptur
         "rows=1 truncated=false error=-"
     )
     assert calls[1].endswith("error=refused") and calls[2].endswith("error=42P01")
+
+
+async def test_an_unknown_relation_suggests_the_qualified_names(config: ps.Config) -> None:
+    """The table lives in another schema, or the agent guessed a plural: the error names the candidates."""
+    async with connect(config) as client:
+        missing = await call(client, "execute_sql", sql="SELECT count(*) FROM customer")
+        nowhere = await call(client, "execute_sql", sql="SELECT count(*) FROM zzz_nothing_like_it")
+    assert missing.is_error and "ERROR 42P01" in missing.text and "Did you mean: shop.customers" in missing.text
+    assert "list_tables shows what exists" in nowhere.text
