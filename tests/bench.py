@@ -4,6 +4,7 @@
     python tests/bench.py --url postgresql://… # a given server (superuser; creates database mcp_bench)
     python tests/bench.py --reference          # also @modelcontextprotocol/server-postgres 0.6.2 (npm)
     python tests/bench.py --hostile            # peak RSS per hostile payload, latency beside a flood
+    python tests/bench.py --context            # bytes of each tool's text and structured content, of tools/list
 
 Every figure is measured in one run, the workloads interleaved round by round, and reported as a ratio to
 the floor: the same query run in this process with psycopg on an open connection. Servers are driven by a
@@ -672,6 +673,49 @@ async def slow_headers(env: dict[str, str], connections: int = 500, seconds: flo
             "latest_close_s": max(closed_at) if closed_at else None}  # fmt: skip
 
 
+# What each tool gives the model: Claude Code passes only the JSON of structuredContent when a result has one;
+# other clients pass the text content. Both must be lean.
+CONTEXT_CALLS = {
+    "list_schemas": ("list_schemas", {}),
+    "list_tables bench_a (100 tables)": ("list_tables", {"schema": "bench_a"}),
+    "describe_table bench_a.wide": ("describe_table", {"table": "bench_a.wide"}),
+    "describe_table bench_a.t050": ("describe_table", {"table": "bench_a.t050"}),
+    "get_relationships bench_a.t050": ("get_relationships", {"table": "bench_a.t050"}),
+    "list_enums": ("list_enums", {}),
+    "execute_sql 1,000 wide rows": ("execute_sql", {"sql": WORKLOADS["wide_1000"][1]["sql"], "max_rows": 1000}),
+}
+
+
+async def context(url: str) -> dict[str, Any]:
+    """Bytes of tools/list, and per tool call the bytes of its text content and of its structured content as
+    compact JSON (what Claude Code hands the model)."""
+    env = {"DATABASE_URL": url, "PATH": os.environ.get("PATH", ""), "MCP_MAX_RESPONSE_BYTES": "1000000",
+           "POSTGRES_MAX_ROWS": "1000"}  # fmt: skip
+    server = StdioServer(SERVER_ARGV, env)
+    await server.start()
+    try:
+        listed, _ = await server.request("tools/list", {})
+        found: dict[str, Any] = {"tools_list_bytes": len(json.dumps(listed["result"], separators=(",", ":")))}
+        for name, (tool, args) in CONTEXT_CALLS.items():
+            result, _ = await server.call(tool, args)
+            structured = result.get("structuredContent")
+            compact = json.dumps(structured, separators=(",", ":"), ensure_ascii=False) if structured else ""
+            found[name] = {"text": text_bytes(result), "structured": len(compact.encode())}
+    finally:
+        await server.stop()
+    return found
+
+
+def context_markdown(found: dict[str, Any]) -> str:
+    lines = [f"tools/list: **{found['tools_list_bytes']:,} bytes** (target ≤ 6,000)", "",
+             "| call | text bytes | structured JSON bytes | structured ÷ text |", "|---|---|---|---|"]  # fmt: skip
+    for name in CONTEXT_CALLS:
+        data = found[name]
+        ratio = data["structured"] / data["text"] if data["text"] else 0
+        lines.append(f"| {name} | {data['text']:,} | {data['structured']:,} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
 def hostile_markdown(results: dict[str, Any]) -> str:
     lines = ["| hostile payload | idle MB | peak MB | answer | seconds | target |", "|---|---|---|---|---|---|"]
     for name, data in results["payloads"].items():
@@ -737,6 +781,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the benchmark database")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
     parser.add_argument("--hostile", action="store_true", help="only the hostile payloads: peak RSS and latency")
+    parser.add_argument("--context", action="store_true", help="only what each tool gives the model, in bytes")
     args = parser.parse_args()
     server = None
     admin_url = args.url
@@ -750,6 +795,11 @@ def main() -> int:
     # 40 ms to one timed call in twenty, floor included. Frozen, they stay short (switched off instead, the
     # SELECT 1 floor measured 40% slower, which would flatter every ratio).
     gc.freeze()
+    if args.context:
+        found = asyncio.run(context(url))
+        Path(args.json).write_text(json.dumps(found, indent=1))
+        print(context_markdown(found))
+        return 0
     if args.hostile:
         found = asyncio.run(hostile(url))
         Path(args.json).write_text(json.dumps(found, indent=1))
