@@ -2500,7 +2500,7 @@ FK_ACTION = (
 def key_columns(keys: str, rel: str) -> str:
     """JSON array of column names for an attnum array, in key order (composite keys stay aligned)."""
     return (
-        f"(SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest({keys}) WITH ORDINALITY k(attnum, ord)"
+        f"(SELECT json_agg(quote_ident(a.attname) ORDER BY k.ord) FROM unnest({keys}) WITH ORDINALITY k(attnum, ord)"
         f" JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.attnum)"
     )
 
@@ -2511,7 +2511,7 @@ def foreign_keys(direction: Literal["out", "in"], target: str) -> str:
     far = "references" if direction == "out" else "table"
     visible = "" if direction == "out" else f" AND {exposed('fn')}"
     return f"""(SELECT json_agg(json_build_object(
-        'name', co.conname,
+        'name', quote_ident(co.conname),
         '{far}', format('%I.%I', fn.nspname, fc.relname),
         'columns', {key_columns("co.conkey", "co.conrelid")},
         'referenced_columns', {key_columns("co.confkey", "co.confrelid")},
@@ -2539,7 +2539,7 @@ ALSO_IN = f"""(SELECT json_agg(format('%I.%I', n2.nspname, c2.relname) ORDER BY 
 
 LIST_SCHEMAS_SQL = f"""
 SELECT coalesce(json_agg(json_build_object(
-    'name', n.nspname,
+    'name', quote_ident(n.nspname),
     'owner', pg_get_userbyid(n.nspowner),
     'tables', (SELECT count(*) FROM pg_class c
                WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition),
@@ -2559,10 +2559,10 @@ matching AS (
       AND ($3::text IS NULL OR c.relname ILIKE $3)),
 page AS (SELECT * FROM matching ORDER BY relname LIMIT $4)
 SELECT json_build_object(
-    'schema', s.nspname,
+    'schema', quote_ident(s.nspname),
     'total', (SELECT count(*) FROM matching),
     'tables', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
-        'name', p.relname,
+        'name', quote_ident(p.relname),
         'kind', {KIND_NAME.format(c="p")},
         'est_rows', {EST_ROWS.format(c="p")},
         'size', {SIZE.format(c="p")},
@@ -2573,14 +2573,14 @@ PARTITIONS_SHOWN = 100  # a table may have thousands; describe_table lists the f
 DESCRIBE_TABLE_SQL = f"""
 WITH {RESOLVE_TABLE}
 SELECT json_strip_nulls(json_build_object(
-    'schema', n.nspname,
-    'name', c.relname,
+    'schema', quote_ident(n.nspname),
+    'name', quote_ident(c.relname),
     'kind', {KIND_NAME.format(c="c")},
     'comment', obj_description(c.oid, 'pg_class'),
     'est_rows', {EST_ROWS.format(c="c")},
     'size', {SIZE.format(c="c")},
     'columns', (SELECT json_agg(json_build_object(
-        'name', a.attname,
+        'name', quote_ident(a.attname),
         'type', format_type(a.atttypid, a.atttypmod),
         'not_null', CASE WHEN a.attnotnull THEN true END,
         'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
@@ -2592,19 +2592,20 @@ SELECT json_strip_nulls(json_build_object(
       FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-    'primary_key', (SELECT json_build_object('name', co.conname, 'columns', {key_columns("co.conkey", "c.oid")})
+    'primary_key', (SELECT json_build_object('name', quote_ident(co.conname),
+        'columns', {key_columns("co.conkey", "c.oid")})
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'p'),
-    'unique', (SELECT json_agg(json_build_object('name', co.conname,
+    'unique', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
         'columns', {key_columns("co.conkey", "c.oid")}) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'u'),
-    'checks', (SELECT json_agg(json_build_object('name', co.conname,
+    'checks', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
         'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'c'),
-    'exclusions', (SELECT json_agg(json_build_object('name', co.conname,
+    'exclusions', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
         'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'x'),
     'indexes', (SELECT json_agg(json_build_object(
-        'name', ic.relname,
+        'name', quote_ident(ic.relname),
         'definition', substring(pg_get_indexdef(i.indexrelid) FROM ' USING (.*)$'),
         'unique', CASE WHEN i.indisunique THEN true END,
         'primary', CASE WHEN i.indisprimary THEN true END,
@@ -2646,8 +2647,8 @@ WITH s AS (
 SELECT json_build_object(
     'schema_found', EXISTS (SELECT FROM s),
     'enums', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
-        'schema', s.nspname,
-        'name', t.typname,
+        'schema', quote_ident(s.nspname),
+        'name', quote_ident(t.typname),
         'values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
         'used_by', (SELECT json_agg(format('%I.%I.%I', un.nspname, uc.relname, a.attname)
                     ORDER BY un.nspname, uc.relname, a.attnum)
@@ -3011,7 +3012,7 @@ async def answer_list_tables(app: App, scope: Scope, schema: str, pattern: str |
     tables, total = found["tables"], found["total"]
     truncated = total > len(tables)
     if scope.role is not None and scope.role.tables is not None:  # only what the role sees, hidden ones not counted
-        tables = found["tables"] = [t for t in tables if scope.sees(found["schema"], t["name"])]
+        tables = found["tables"] = [t for t in tables if scope.visible(f"{found['schema']}.{t['name']}")]
         total = found["total"] = len(tables)
     found["truncated"] = truncated
     head = f"{found['schema']}: {total} relations" + (f" matching {pattern!r}" if pattern else "")
@@ -3084,7 +3085,7 @@ async def read_table(app: App, scope: Scope, sql: str, table: str, schema: str |
     params = resolve_params(scope, table, schema)
     found = await app.read_json(sql, params, scope=scope)
     if found is None or not (
-        scope.visible(found["table"]) if "table" in found else scope.sees(found["schema"], found["name"])
+        scope.visible(found["table"]) if "table" in found else scope.visible(f"{found['schema']}.{found['name']}")
     ):
         raise await table_not_found(app, scope, params)
     return cast(dict[str, Any], found)
@@ -4797,7 +4798,7 @@ async def run_check(config: Config) -> int:
             ("list_tables", {"schema": first_schema}, tables),
         ]
         for name, args in (
-            ("describe_table", {"table": f'"{first_schema}"."{first_table}"'}),
+            ("describe_table", {"table": f"{first_schema}.{first_table}"}),
             ("get_relationships", {"table": f'"{first_schema}"."{first_table}"'}),
             ("list_enums", {}),
             ("execute_sql", {"sql": "SELECT 1 AS ok"}),

@@ -176,8 +176,8 @@ async def test_describe_views_partitions_and_cross_schema(config: ps.Config) -> 
         ("VICTIM", None, "public.victim"),  # unquoted: case-insensitive like Postgres
         ("public.victim", None, "public.victim"),
         ('"public"."victim"', None, "public.victim"),
-        ('"Mixed Case"', None, "public.Mixed Case"),
-        ("mixed case", None, "public.Mixed Case"),
+        ('"Mixed Case"', None, 'public."Mixed Case"'),  # printed quoted: ready to paste into SQL
+        ("mixed case", None, 'public."Mixed Case"'),
         ("orders", None, "public.orders"),  # search_path first
         ("orders", "shop", "shop.orders"),
         ("Shop.Orders", None, "shop.orders"),
@@ -420,3 +420,16 @@ async def test_an_unknown_relation_suggests_the_qualified_names(config: ps.Confi
         nowhere = await call(client, "execute_sql", sql="SELECT count(*) FROM zzz_nothing_like_it")
     assert missing.is_error and "ERROR 42P01" in missing.text and "Did you mean: shop.customers" in missing.text
     assert "list_tables shows what exists" in nowhere.text
+
+
+async def test_names_that_need_quoting_are_printed_quoted(config: ps.Config) -> None:
+    """SQL copied from the output must run: mixed case, spaces and keywords come quoted, in both forms."""
+    async with connect(config) as client:
+        listed = await call(client, "list_tables", schema="public", pattern="Mixed")
+        described = await call(client, "describe_table", table='"Mixed Case"')
+        ran = await call(client, "execute_sql", sql=f"SELECT {described.data['columns'][1]['name']} FROM "
+                         f"{described.data['schema']}.{described.data['name']} LIMIT 1")  # fmt: skip
+    assert [t["name"] for t in listed.data["tables"]] == ['"Mixed Case"'] and '"\\"Mixed Case\\""' in listed.text
+    assert described.text.splitlines()[0].startswith('public."Mixed Case"')
+    assert [c["name"] for c in described.data["columns"]] == ["id", '"Label"']
+    assert not ran.is_error, ran.text
