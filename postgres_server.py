@@ -2491,6 +2491,19 @@ SIZE = (
     " FROM pg_partition_tree({c}.oid) pt)) WHEN {c}.relkind IN ('r', 'm') THEN"
     " pg_size_pretty(pg_total_relation_size({c}.oid)) END"
 )
+# list_tables: the size from the planner's page counts (table, TOAST and indexes), which costs index lookups; the
+# exact size (pg_total_relation_size) asks the file system about every fork of every relation (100 relations:
+# ~3 ms, more than the rest of the call). NULL for a table never vacuumed or analyzed (its counts are unknown).
+PAGES = ("({c}.relpages::bigint + coalesce((SELECT t.relpages FROM pg_class t WHERE t.oid = {c}.reltoastrelid), 0)"
+         " + coalesce((SELECT sum(ic.relpages) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+         " WHERE i.indrelid = {c}.oid), 0))")  # fmt: skip
+SIZE_ESTIMATE = (
+    "CASE WHEN {c}.relkind = 'p' THEN pg_size_pretty((SELECT sum(" + PAGES.format(c="pc") + ")"
+    " FROM pg_partition_tree({c}.oid) pt JOIN pg_class pc ON pc.oid = pt.relid)"
+    " * current_setting('block_size')::bigint)"
+    " WHEN {c}.relkind IN ('r', 'm') AND {c}.reltuples >= 0 THEN"
+    " pg_size_pretty(" + PAGES + " * current_setting('block_size')::bigint) END"
+)  # fmt: skip
 FK_ACTION = (
     "CASE {a} WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade'"
     " WHEN 'n' THEN 'set null' WHEN 'd' THEN 'set default' END"
@@ -2565,7 +2578,7 @@ SELECT json_build_object(
         'name', quote_ident(p.relname),
         'kind', {KIND_NAME.format(c="p")},
         'est_rows', {EST_ROWS.format(c="p")},
-        'size', {SIZE.format(c="p")},
+        'size', {SIZE_ESTIMATE.format(c="p")},
         'comment', obj_description(p.oid, 'pg_class'))) ORDER BY p.relname) FROM page p), '[]'))
 FROM s"""
 
@@ -2798,7 +2811,7 @@ class TableInfo(BaseModel):
     name: str
     kind: str = Field(description="table, partitioned table, view, materialized view or foreign table")
     est_rows: int | None = Field(default=None, description="planner estimate; absent if never analyzed")
-    size: str | None = Field(default=None, description="total size on disk with indexes and TOAST")
+    size: str | None = Field(default=None, description="size with indexes and TOAST, from the planner's page counts")
     comment: str | None = None
 
 
@@ -4484,7 +4497,23 @@ def published_tool(fn: Callable[..., Any]) -> Any:
     title = fn.__name__.replace("_", " ").capitalize().replace("sql", "SQL")
     tool = Tool.from_function(fn, annotations=READ_ONLY.model_copy(update={"title": title}))
     tool.fn_metadata.output_model = None
+    tool.parameters = lean_schema(tool.parameters)
+    tool.output_schema = lean_schema(tool.output_schema)
     return tool
+
+
+def lean_schema(schema: Any) -> Any:
+    """A JSON schema without what costs every session tokens and tells a model nothing: pydantic's generated
+    titles ("title": "Sql" beside the property sql) and `"default": null`."""
+    if isinstance(schema, list):
+        return [lean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: lean_schema(value)
+        for key, value in schema.items()
+        if not (key == "title" and isinstance(value, str)) and not (key == "default" and value is None)
+    }
 
 
 # Each server's issuer (build_server makes it, build_http_app's /mcp challenge names its scopes).
