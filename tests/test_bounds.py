@@ -33,7 +33,7 @@ async def test_max_rows_argument_lowers_the_cap(config: ps.Config) -> None:
         result = await call(client, "execute_sql", sql="SELECT generate_series(1, 10)", max_rows=4)
         exact = await call(client, "execute_sql", sql="SELECT generate_series(1, 4)", max_rows=4)
     assert result.data["rows"] == [[1], [2], [3], [4]] and result.data["truncated"] is True
-    assert exact.data["truncated"] is False and exact.data["note"] is None
+    assert exact.data["truncated"] is False and "note" not in exact.data  # no null fields
 
 
 async def test_response_bytes_are_capped_with_a_note(database_url: str) -> None:
@@ -51,7 +51,7 @@ async def test_every_tools_text_is_capped(database_url: str) -> None:
         listed = await call(client, "list_tables", schema="wide")
         described = await call(client, "describe_table", table="analytics.events")
     assert len(listed.text.encode()) <= 1_500 and "response cut at 1500 bytes (MCP_MAX_RESPONSE_BYTES)" in listed.text
-    assert described.data["partition_count"] == 2 and len(described.data["partitions"]) == 2
+    assert len(described.data["partitions"]) == 2 and "partition_count" not in described.data  # all listed
 
 
 async def test_long_cells_are_cut_with_a_marker(database_url: str) -> None:

@@ -66,18 +66,19 @@ async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str
         catalog = await call(client, "execute_sql", sql="SELECT count(*) > 0 FROM pg_catalog.pg_class")
         relationships = await call(client, "get_relationships", table="shop.customers")
         enums = await call(client, "list_enums")
-    assert [(e["name"], e["used_by"]) for e in enums.data["enums"]] == [("order_status", ["shop.orders.status"])]
-    assert [s["name"] for s in schemas.data["schemas"]] == ["shop"]
-    assert [t["name"] for t in tables.data["tables"]] == ["customers", "orders"] and tables.data["total"] == 2
+    assert enums.data["enums"] == ["shop.order_status: pending|paid|shipped|delivered|cancelled  (used by "
+                                   "shop.orders.status)"]  # fmt: skip
+    assert [row[0] for row in schemas.data["rows"]] == ["shop"]
+    assert [row[0] for row in tables.data["rows"]] == ["customers", "orders"] and tables.data["total"] == 2
     assert hidden.is_error and "not found" in hidden.text and "order_items" not in hidden.text.split("Did you")[-1]
-    assert {fk["table"] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
+    assert {fk.split("(")[0] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
     assert other_schema.is_error
     assert rows.data["row_count"] == 5 and rows.data["truncated"] is True
     assert not too_many.is_error and "above the ceiling, 5 (POSTGRES_MAX_ROWS, or your role's)" in too_many.text
     assert outside.is_error and "hr.employees is outside what role 'analyst' may read" in outside.text
     assert unqualified.is_error and "qualify 'orders' with its schema (for example shop.orders)" in unqualified.text
     assert cte.data["rows"] == [[2000]] and catalog.data["rows"] == [[True]]
-    assert {fk["table"] for fk in relationships.data["incoming"]} == {"shop.customers", "shop.orders"}
+    assert {fk.split("(")[0] for fk in relationships.data["incoming"]} == {"shop.customers", "shop.orders"}
 
 
 async def test_unmapped_callers_are_denied_by_default(database_url: str, tmp_path: Path) -> None:
@@ -134,8 +135,8 @@ async def test_principals_map_to_roles_over_http(database_url: str, tmp_path: Pa
                            ("static", "static-tok")]:  # fmt: skip
             response = await http.post("/mcp", json=sql, headers={**headers, "Authorization": f"Bearer {token}"})
             seen[who] = response.json()["result"]
-    assert [s["name"] for s in seen["alice"]["structuredContent"]["schemas"]] == ["shop"]
-    assert [s["name"] for s in seen["static"]["structuredContent"]["schemas"]] == ["hr"]
+    assert [row[0] for row in seen["alice"]["structuredContent"]["rows"]] == ["shop"]
+    assert [row[0] for row in seen["static"]["structuredContent"]["rows"]] == ["hr"]
     assert seen["bob"]["isError"] and "permission denied" in seen["bob"]["content"][0]["text"]
 
 

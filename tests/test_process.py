@@ -82,7 +82,7 @@ async def test_demo_serves_a_seeded_database() -> None:
             "SELECT c.country, count(*) FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id "
             "GROUP BY 1 ORDER BY 1")})  # fmt: skip
         who = await client.call_tool("execute_sql", {"sql": "SELECT current_user"})
-    names = {s["name"] for s in schemas.structured_content["schemas"]}  # type: ignore[index]
+    names = {row[0] for row in schemas.structured_content["rows"]}  # type: ignore[index]
     assert {"shop", "hr", "analytics"} <= names
     assert len(join.structured_content["rows"]) == 5  # type: ignore[index]
     assert who.structured_content["rows"] == [["mcp_reader"]]  # type: ignore[index]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Called, call, connect, ps
@@ -11,6 +12,11 @@ from conftest import Called, call, connect, ps
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+def records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A tabular answer (columns, rows) as one dict per row."""
+    return [dict(zip(data["columns"], row, strict=True)) for row in data["rows"]]
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -49,10 +55,10 @@ async def test_list_schemas(config: ps.Config) -> None:
     async with connect(config) as client:
         result = await call(client, "list_schemas")
     assert not result.is_error
-    names = [s["name"] for s in result.data["schemas"]]
+    names = [s["name"] for s in records(result.data)]
     assert {"shop", "hr", "analytics", "public", "wide"} <= set(names)
     assert not {"pg_catalog", "information_schema", "pg_toast"} & set(names)
-    shop = next(s for s in result.data["schemas"] if s["name"] == "shop")
+    shop = next(s for s in records(result.data) if s["name"] == "shop")
     assert shop == {"name": "shop", "owner": shop["owner"], "tables": 6, "views": 0,
                     "comment": "Online store: customers, catalogue, orders"}  # fmt: skip
     lines = result.text.splitlines()
@@ -68,12 +74,12 @@ async def test_configured_schemas_limit_every_tool(database_url: str) -> None:
         enums = await call(client, "list_enums")
         described = await call(client, "describe_table", table="hr.employees")
         customers = await call(client, "describe_table", table="shop.customers")
-    assert [s["name"] for s in schemas.data["schemas"]] == ["shop"]
+    assert [s["name"] for s in records(schemas.data)] == ["shop"]
     assert hidden.is_error and "not found or not exposed" in hidden.text
-    assert [e["name"] for e in enums.data["enums"]] == ["order_status"]
+    assert [e.split(":")[0] for e in enums.data["enums"]] == ["shop.order_status"]
     assert described.is_error
     # incoming keys from a hidden schema (analytics.events) are not shown
-    assert {fk["table"] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
+    assert {fk.split("(")[0] for fk in customers.data["referenced_by"]} == {"shop.customers", "shop.orders"}
 
 
 async def test_list_tables_kinds_estimates_and_pattern(config: ps.Config) -> None:
@@ -81,13 +87,14 @@ async def test_list_tables_kinds_estimates_and_pattern(config: ps.Config) -> Non
         analytics = await call(client, "list_tables", schema="analytics")
         shop = await call(client, "list_tables", schema="SHOP", pattern="order*")
         contains = await call(client, "list_tables", schema="shop", pattern="item")
-    kinds = {t["name"]: t["kind"] for t in analytics.data["tables"]}
+    kinds = {t["name"]: t["kind"] for t in records(analytics.data)}
     assert kinds == {"events": "partitioned table", "daily_sales": "view", "customer_value": "materialized view"}
-    events = next(t for t in analytics.data["tables"] if t["name"] == "events")
+    events = next(t for t in records(analytics.data) if t["name"] == "events")
     assert events["est_rows"] == 3000 and events["size"]
-    assert [t["name"] for t in shop.data["tables"]] == ["order_items", "orders"]
+    assert [t["name"] for t in records(shop.data)] == ["order_items", "orders"]
     assert shop.data["schema"] == "shop" and shop.data["total"] == 2 and shop.data["truncated"] is False
-    assert [t["name"] for t in contains.data["tables"]] == ["order_items"]
+    assert [t["name"] for t in records(contains.data)] == ["order_items"]
+    assert list(shop.data) == ["schema", "total", "truncated", "columns", "rows"]  # counts first
 
 
 async def test_list_tables_caps_a_huge_schema(database_url: str) -> None:
@@ -95,12 +102,12 @@ async def test_list_tables_caps_a_huge_schema(database_url: str) -> None:
     async with connect(config) as client:
         wide = await call(client, "list_tables", schema="wide")
         narrowed = await call(client, "list_tables", schema="wide", pattern="t00?")
-    assert wide.data["total"] == 120 and len(wide.data["tables"]) == 50 and wide.data["truncated"] is True
+    assert wide.data["total"] == 120 and len(wide.data["rows"]) == 50 and wide.data["truncated"] is True
     assert "showing the first 50: pass a pattern to narrow" in wide.text
-    assert wide.data["tables"][0] == {
+    assert records(wide.data)[0] == {
         "name": "t001", "kind": "table", "est_rows": 0, "size": "0 bytes", "comment": "first of many"
     }  # fmt: skip
-    assert [t["name"] for t in narrowed.data["tables"]] == [f"t00{i}" for i in range(1, 10)]
+    assert [t["name"] for t in records(narrowed.data)] == [f"t00{i}" for i in range(1, 10)]
 
 
 async def test_unknown_schema_suggests(config: ps.Config) -> None:
@@ -115,18 +122,20 @@ async def test_describe_table_gives_everything_for_a_join(config: ps.Config) -> 
         result = await call(client, "describe_table", table="order_items", schema="shop")
     d = result.data
     assert not result.is_error
-    assert (d["schema"], d["name"], d["kind"]) == ("shop", "order_items", "table")
-    cols = {c["name"]: c for c in d["columns"]}
-    assert cols["unit_price"]["type"] == "numeric(10,2)" and cols["unit_price"]["not_null"] is True
-    assert cols["line_total"]["generated"] == "((quantity)::numeric * unit_price)"
-    assert d["primary_key"] == {"name": "order_items_pkey", "columns": ["order_id", "line_no"]}
-    assert {c["definition"] for c in d["checks"]} == {"CHECK (quantity > 0)"}
-    assert [fk["references"] for fk in d["foreign_keys"]] == ["shop.orders", "shop.products"]
-    assert d["foreign_keys"][0]["on_delete"] == "cascade"
-    incoming = d["referenced_by"][0]
-    assert incoming["table"] == "shop.shipments"
-    assert incoming["columns"] == ["order_id", "line_no"]  # composite, in key order
-    assert incoming["referenced_columns"] == ["order_id", "line_no"]
+    assert (d["table"], d["kind"]) == ("shop.order_items", "table")
+    assert "unit_price numeric(10,2) not null" in d["columns"]
+    assert "line_total numeric(12,2) generated as ((quantity)::numeric * unit_price)" in d["columns"]
+    assert d["primary_key"] == "(order_id, line_no)"
+    assert d["checks"] == ["CHECK (quantity > 0) [order_items_quantity_check]"]
+    assert d["foreign_keys"] == [
+        "(order_id) → shop.orders(id) [order_items_order_id_fkey] on delete cascade",
+        "(product_id) → shop.products(id) [order_items_product_id_fkey]",
+    ]
+    # composite, in key order
+    assert d["referenced_by"] == ["shop.shipments(order_id, line_no) → (order_id, line_no) "
+                                  "[shipments_order_id_line_no_fkey] on delete cascade"]  # fmt: skip
+    compact = json.dumps(d, ensure_ascii=False, separators=(",", ":"))  # as Claude Code hands it to the model
+    assert len(compact.encode()) <= 1.1 * len(result.text.encode())
     assert "foreign keys:\n  (order_id) → shop.orders(id) [order_items_order_id_fkey] on delete cascade" in result.text
     assert "  shop.shipments(order_id, line_no) → (order_id, line_no) [shipments_order_id_line_no_fkey]" in result.text
 
@@ -138,21 +147,19 @@ async def describe(config: ps.Config, *tables: str) -> list[Called]:
 
 async def test_describe_table_columns_details(config: ps.Config) -> None:
     orders, products, customers = await describe(config, "shop.orders", "shop.products", "shop.customers")
-    cols = {c["name"]: c for c in orders.data["columns"]}
-    assert cols["id"]["identity"] == "always"
-    assert cols["status"]["enum_values"] == ["pending", "paid", "shipped", "delivered", "cancelled"]
-    assert cols["status"]["default"] == "'pending'::shop.order_status"
-    assert cols["total"]["comment"] == "sum of line totals, in USD"
-    assert "shipped_within" in cols and "not_null" not in cols["shipped_within"]
-    indexes = {i["name"]: i for i in products.data["indexes"]}
-    assert indexes["products_active_idx"] == {
-        "name": "products_active_idx", "definition": "btree (category_id) WHERE (NOT discontinued)", "partial": True
-    }  # fmt: skip
-    assert indexes["products_pkey"]["primary"] is True and indexes["products_sku_key"]["unique"] is True
-    assert products.data["unique"] == [{"name": "products_sku_key", "columns": ["sku"]}]
-    self_ref = [fk for fk in customers.data["foreign_keys"] if fk["references"] == "shop.customers"]
-    assert self_ref and self_ref[0]["on_delete"] == "set null"
-    assert any(fk["table"] == "shop.customers" for fk in customers.data["referenced_by"])
+    cols = {c.split()[0]: c for c in orders.data["columns"]}
+    assert cols["id"] == "id bigint not null identity always"
+    assert cols["status"] == ("status shop.order_status not null default 'pending'::shop.order_status "
+                              "enum(pending|paid|shipped|delivered|cancelled)")  # fmt: skip
+    assert (
+        cols["total"].endswith("-- sum of line totals, in USD") and cols["shipped_within"] == "shipped_within interval"
+    )
+    assert "products_active_idx: btree (category_id) WHERE (NOT discontinued)" in products.data["indexes"]
+    assert "products_sku_key: unique btree (sku)" in products.data["indexes"]
+    assert products.data["unique"] == ["(sku) [products_sku_key]"]
+    assert "(referred_by) → shop.customers(id) [customers_referred_by_fkey] on delete set null" in customers.data[
+        "foreign_keys"]  # fmt: skip
+    assert any(fk.startswith("shop.customers(") for fk in customers.data["referenced_by"])
     assert "referred_by bigint -- customer who referred this one" in customers.text
 
 
@@ -163,10 +170,10 @@ async def test_describe_views_partitions_and_cross_schema(config: ps.Config) -> 
     assert view.data["kind"] == "view" and "FROM shop.orders" in view.data["view_definition"]
     assert view.data["comment"] == "revenue per day, excluding cancelled orders"
     assert matview.data["kind"] == "materialized view" and "LEFT JOIN" in matview.data["view_definition"]
-    assert events.data["partition_key"] == "RANGE (occurred_at)"
-    assert [p["name"] for p in events.data["partitions"]] == ["analytics.events_2025", "analytics.events_2026"]
-    assert events.data["foreign_keys"][0]["references"] == "shop.customers"  # cross-schema
-    assert partition.data["partition_of"]["parent"] == "analytics.events"
+    assert events.data["partitioned_by"] == "RANGE (occurred_at)"
+    assert [p.split()[0] for p in events.data["partitions"]] == ["analytics.events_2025", "analytics.events_2026"]
+    assert "→ shop.customers(id)" in events.data["foreign_keys"][0]  # cross-schema
+    assert partition.data["partition_of"].startswith("analytics.events FOR VALUES")
 
 
 @pytest.mark.parametrize(
@@ -188,7 +195,7 @@ async def test_identifier_forms(config: ps.Config, table: str, schema: str | Non
     async with connect(config) as client:
         result = await call(client, "describe_table", table=table, **({"schema": schema} if schema else {}))
     assert not result.is_error, result.text
-    assert f"{result.data['schema']}.{result.data['name']}" == expected
+    assert result.data["table"] == expected
 
 
 async def test_ambiguous_name_says_where_else(config: ps.Config) -> None:
@@ -218,12 +225,13 @@ async def test_get_relationships_both_ways(config: ps.Config) -> None:
         employees = await call(client, "get_relationships", table="hr.employees")
         missing = await call(client, "get_relationships", table="shop.custmers")
     out = customers.data["outgoing"]
-    assert out == [{"name": "customers_referred_by_fkey", "references": "shop.customers", "columns": ["referred_by"],
-                    "referenced_columns": ["id"], "on_update": "no action", "on_delete": "set null"}]  # fmt: skip
-    assert {fk["table"] for fk in customers.data["incoming"]} == {"analytics.events", "shop.customers", "shop.orders"}
-    assert items.data["incoming"][0]["columns"] == ["order_id", "line_no"]
-    assert {fk["references"] for fk in items.data["outgoing"]} == {"shop.orders", "shop.products"}
-    assert {fk["references"] for fk in employees.data["outgoing"]} == {"hr.departments", "hr.employees"}
+    assert out == ["(referred_by) → shop.customers(id) [customers_referred_by_fkey] on delete set null"]
+    assert {fk.split("(")[0] for fk in customers.data["incoming"]} == {"analytics.events", "shop.customers",
+                                                                        "shop.orders"}  # fmt: skip
+    assert items.data["incoming"][0].startswith("shop.shipments(order_id, line_no) → (order_id, line_no)")
+    assert {fk.split(" → ")[1].split("(")[0] for fk in items.data["outgoing"]} == {"shop.orders", "shop.products"}
+    assert {fk.split(" → ")[1].split("(")[0] for fk in employees.data["outgoing"]} == {"hr.departments",
+                                                                                        "hr.employees"}  # fmt: skip
     assert "outgoing (1):" in customers.text and "incoming (3):" in customers.text
     assert missing.is_error and "Did you mean: shop.customers" in missing.text
 
@@ -233,10 +241,10 @@ async def test_list_enums(config: ps.Config) -> None:
         every = await call(client, "list_enums")
         shop = await call(client, "list_enums", schema="shop")
         missing = await call(client, "list_enums", schema="nope")
-    status = next(e for e in every.data["enums"] if e["name"] == "order_status")
-    assert status["values"] == ["pending", "paid", "shipped", "delivered", "cancelled"]
-    assert set(status["used_by"]) == {"shop.orders.status", "public.types_zoo.e", "public.types_zoo.e_arr"}
-    assert [e["name"] for e in shop.data["enums"]] == ["order_status"]
+    status = next(e for e in every.data["enums"] if e.startswith("shop.order_status:"))
+    assert status.startswith("shop.order_status: pending|paid|shipped|delivered|cancelled  (used by ")
+    assert all(column in status for column in ("shop.orders.status", "public.types_zoo.e", "public.types_zoo.e_arr"))
+    assert [e.split(":")[0] for e in shop.data["enums"]] == ["shop.order_status"]
     assert "shop.order_status: pending|paid|shipped|delivered|cancelled" in shop.text
     assert missing.is_error and "schema 'nope' not found" in missing.text
 
@@ -250,7 +258,7 @@ async def test_execute_sql_basic_with_params(config: ps.Config) -> None:
     assert not result.is_error
     assert result.data["columns"] == [{"name": "id", "type": "int4"}, {"name": "v", "type": "text"}]
     assert result.data["rows"] == [[2, "two"], [3, "three"]]
-    assert result.data["row_count"] == 2 and result.data["truncated"] is False and result.data["note"] is None
+    assert result.data["row_count"] == 2 and result.data["truncated"] is False and "note" not in result.data
     lines = result.text.splitlines()
     assert lines[:3] == ["id (int4) | v (text)", '[2,"two"]', '[3,"three"]']
     assert lines[3].startswith("-- 2 rows in ")
@@ -427,9 +435,9 @@ async def test_names_that_need_quoting_are_printed_quoted(config: ps.Config) -> 
     async with connect(config) as client:
         listed = await call(client, "list_tables", schema="public", pattern="Mixed")
         described = await call(client, "describe_table", table='"Mixed Case"')
-        ran = await call(client, "execute_sql", sql=f"SELECT {described.data['columns'][1]['name']} FROM "
-                         f"{described.data['schema']}.{described.data['name']} LIMIT 1")  # fmt: skip
-    assert [t["name"] for t in listed.data["tables"]] == ['"Mixed Case"'] and '"\\"Mixed Case\\""' in listed.text
+        ran = await call(client, "execute_sql", sql=f"SELECT {described.data['columns'][1].split()[0]} FROM "
+                         f"{described.data['table']} LIMIT 1")  # fmt: skip
+    assert [t["name"] for t in records(listed.data)] == ['"Mixed Case"'] and '"\\"Mixed Case\\""' in listed.text
     assert described.text.splitlines()[0].startswith('public."Mixed Case"')
-    assert [c["name"] for c in described.data["columns"]] == ["id", '"Label"']
+    assert [c.split()[0] for c in described.data["columns"]] == ["id", '"Label"']
     assert not ran.is_error, ran.text
