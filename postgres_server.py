@@ -226,6 +226,8 @@ SETTINGS: tuple[Setting, ...] = (
             "longest SQL text execute_sql accepts (refused before parsing)"),
     Setting("max_cell_chars", "--max-cell-chars", ("MCP_MAX_CELL_CHARS",), 2_000, _int_range(16, 10_000_000),
             "longer values are cut with a marker"),
+    Setting("value_profiles", "--value-profiles", ("MCP_VALUE_PROFILES",), True, _parse_bool,
+            "describe_table adds each column's value profile from PostgreSQL's statistics (off: false)"),
     Setting("schemas", "--schemas", ("POSTGRES_SCHEMAS",), None, lambda v: _csv(v) or None,
             "schemas the tools expose (comma-separated; default: every non-system schema the role can use)"),
     Setting("permissions_file", "--permissions-file", ("MCP_PERMISSIONS_FILE",), None, lambda v: v.strip() or None,
@@ -298,6 +300,7 @@ class Config:
     max_response_bytes: int = 60_000
     max_sql_bytes: int = 131_072
     max_cell_chars: int = 2_000
+    value_profiles: bool = True
     schemas: tuple[str, ...] | None = None
     permissions_file: str | None = None
     require_readonly_role: bool = False
@@ -2581,6 +2584,23 @@ SELECT json_build_object(
         'comment', obj_description(p.oid, 'pg_class'))) ORDER BY p.relname) FROM page p), '[]'))
 FROM s"""
 
+# A column's values as PostgreSQL's statistics describe them (pg_stats: no table scan; the view shows only columns
+# the calling role may read, and introspection runs as that role): nulls, distinct values, the most common values
+# with their frequencies when they say much (few distinct values), the range from the histogram. Each value is
+# cut to 30 characters, so a profile stays a line.
+PROFILE = """nullif(concat_ws(', ',
+    CASE WHEN st.null_frac > 0 THEN 'nulls ' || round(st.null_frac * 100) || '%' END,
+    CASE WHEN st.n_distinct = -1 THEN 'unique' WHEN st.n_distinct > 0 THEN st.n_distinct::bigint || ' distinct'
+         WHEN st.n_distinct < 0 AND c.reltuples > 0 THEN '~' || round(-st.n_distinct * c.reltuples)::bigint
+         || ' distinct' END,
+    CASE WHEN st.most_common_vals IS NOT NULL AND st.n_distinct BETWEEN 1 AND 25 THEN (
+        SELECT 'common ' || string_agg(left(v, 30) || ' ' || round(f * 100) || '%', ', ' ORDER BY f DESC)
+        FROM (SELECT v, f FROM unnest(st.most_common_vals::text::text[], st.most_common_freqs) u(v, f)
+              ORDER BY f DESC LIMIT 8) top) END,
+    CASE WHEN st.histogram_bounds IS NOT NULL THEN (
+        SELECT 'range ' || left(b[1], 30) || ' … ' || left(b[array_length(b, 1)], 30)
+        FROM (SELECT st.histogram_bounds::text::text[] AS b) h) END), '')"""
+
 PARTITIONS_SHOWN = 100  # a table may have thousands; describe_table lists the first ones and counts all
 DESCRIBE_TABLE_SQL = f"""
 WITH {RESOLVE_TABLE}
@@ -2600,7 +2620,10 @@ SELECT json_strip_nulls(json_build_object(
         'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
         'enum_values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
                         WHERE e.enumtypid IN (a.atttypid, ty.typelem, ty.typbasetype)),
-        'comment', col_description(c.oid, a.attnum)) ORDER BY a.attnum)
+        'comment', col_description(c.oid, a.attnum),
+        'profile', CASE WHEN $6::boolean THEN (SELECT {PROFILE} FROM pg_stats st WHERE st.schemaname = n.nspname
+                   AND st.tablename = c.relname AND st.attname = a.attname ORDER BY st.inherited DESC LIMIT 1) END)
+      ORDER BY a.attnum)
       FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
@@ -2778,7 +2801,7 @@ class ColumnInfo(BaseModel):
 
 class QueryResult(BaseModel):
     columns: list[ColumnInfo]
-    rows: list[list[Any]] = Field(description="arrays in column order; types JSON lacks as exact strings")
+    rows: list[list[Any]]
     row_count: int
     truncated: bool
     elapsed_ms: float
@@ -2804,7 +2827,7 @@ class TableDescription(BaseModel):
     est_rows: int | None = None
     size: str | None = None
     comment: str | None = None
-    columns: list[str] = Field(description="'name type [not null] [default …] [enum(a|b)] [-- comment]'")
+    columns: list[str] = Field(description="'name type [not null] [default …] [enum(a|b)] [profile] [-- comment]'")
     primary_key: str | None = None
     unique: list[str] | None = None
     checks: list[str] | None = None
@@ -2818,6 +2841,7 @@ class TableDescription(BaseModel):
     row_level_security: bool | None = None
     view_definition: str | None = None
     also_in: list[str] | None = None
+    note: str | None = None
 
 
 class RelationshipsResult(BaseModel):
@@ -2989,6 +3013,7 @@ def column_line(col: dict[str, Any]) -> str:
     line += f" generated as {col['generated']}" if col.get("generated") else ""
     line += f" identity {col['identity']}" if col.get("identity") else ""
     line += f" enum({'|'.join(col['enum_values'])})" if col.get("enum_values") else ""
+    line += f" [{col['profile']}]" if col.get("profile") else ""
     return line + (f" -- {col['comment']}" if col.get("comment") else "")
 
 
@@ -3012,6 +3037,8 @@ def describe(d: dict[str, Any]) -> dict[str, Any]:
         else None,
         "row_level_security": d.get("row_level_security"), "view_definition": d.get("view_definition"),
         "also_in": d.get("also_in"),
+        "note": f"never analyzed: no row estimate or value profiles until ANALYZE {d['schema']}.{d['name']}"
+        if d.get("est_rows") is None and d["kind"] in ("table", "materialized view") else None,
     }  # fmt: skip
     return {key: value for key, value in found.items() if value not in (None, [], "")}
 
@@ -3039,13 +3066,14 @@ def render_description(d: dict[str, Any]) -> str:
         lines.append("definition:\n  " + d["view_definition"].strip().replace("\n", "\n  "))
     if "also_in" in d:
         lines.append(f"also named so: {', '.join(d['also_in'])} (pass schema to pick one)")
-    return "\n".join(lines)
+    return "\n".join(lines + ([f"note: {d['note']}"] if "note" in d else []))
 
 
-async def read_table(app: App, scope: Scope, sql: str, table: str, schema: str | None) -> dict[str, Any]:
-    """One introspection query about a table the caller may see, or a not-found failure with suggestions."""
+async def read_table(app: App, scope: Scope, sql: str, table: str, schema: str | None, *extra: Any) -> dict[str, Any]:
+    """One introspection query about a table the caller may see (`extra`: its parameters after RESOLVE_TABLE's),
+    or a not-found failure with suggestions."""
     params = resolve_params(scope, table, schema)
-    found = await app.read_json(sql, params, scope=scope)
+    found = await app.read_json(sql, [*params, *extra], scope=scope)
     if found is None or not (
         scope.visible(found["table"]) if "table" in found else scope.visible(f"{found['schema']}.{found['name']}")
     ):
@@ -3059,7 +3087,7 @@ def visible_keys(scope: Scope, keys: list[dict[str, Any]] | None, far: str) -> l
 
 
 async def answer_describe_table(app: App, scope: Scope, table: str, schema: str | None) -> Answer:
-    described = await read_table(app, scope, DESCRIBE_TABLE_SQL, table, schema)
+    described = await read_table(app, scope, DESCRIBE_TABLE_SQL, table, schema, app.config.value_profiles)
     for key, far in (("foreign_keys", "references"), ("referenced_by", "table")):
         if described.get(key):
             described[key] = visible_keys(scope, described[key], far) or None

@@ -16,7 +16,10 @@ def test_every_setting_is_documented_with_its_default() -> None:
         assert key in rows, f"{key} missing from the README configuration table"
         row = rows[key]
         assert f"`{setting.flag}`" in row
-        default = "—" if setting.default in (None, ()) else "off" if setting.default is False else str(setting.default)
+        default = setting.default
+        default = (
+            "—" if default in (None, ()) else "off" if default is False else "on" if default is True else str(default)
+        )
         assert f"| {default} |" in row, f"{key}: README default differs from {default!r}"
 
 
