@@ -2621,11 +2621,13 @@ SELECT json_strip_nulls(json_build_object(
         'enum_values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
                         WHERE e.enumtypid IN (a.atttypid, ty.typelem, ty.typbasetype)),
         'comment', col_description(c.oid, a.attnum),
-        'profile', CASE WHEN $6::boolean THEN (SELECT {PROFILE} FROM pg_stats st WHERE st.schemaname = n.nspname
-                   AND st.tablename = c.relname AND st.attname = a.attname ORDER BY st.inherited DESC LIMIT 1) END)
+        'profile', pr.profile)
       ORDER BY a.attnum)
       FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      LEFT JOIN (SELECT DISTINCT ON (st.attname) st.attname, {PROFILE} AS profile FROM pg_stats st
+                 WHERE $6::boolean AND st.schemaname = n.nspname AND st.tablename = c.relname
+                 ORDER BY st.attname, st.inherited DESC) pr ON pr.attname = a.attname
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
     'primary_key', (SELECT json_build_object('name', quote_ident(co.conname),
         'columns', {key_columns("co.conkey", "c.oid")})
