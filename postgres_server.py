@@ -2667,6 +2667,20 @@ SELECT json_strip_nulls(json_build_object(
     'also_in', {ALSO_IN}))
 FROM target JOIN pg_class c ON c.oid = target.oid JOIN pg_namespace n ON n.oid = c.relnamespace"""
 
+# Every foreign key between exposed relations (a partition's inherited copies left out): the graph join paths
+# are searched on. $1 only.
+FOREIGN_KEY_GRAPH_SQL = f"""
+SELECT coalesce(json_agg(json_build_array(format('%I.%I', n.nspname, c.relname), {key_columns("co.conkey", "c.oid")},
+       format('%I.%I', fn.nspname, fc.relname), {key_columns("co.confkey", "fc.oid")})), '[]')
+FROM pg_constraint co
+JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class fc ON fc.oid = co.confrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE co.contype = 'f' AND co.conparentid = 0 AND {exposed("n")} AND {exposed("fn")}"""
+RESOLVED_NAME_SQL = f"""
+WITH {RESOLVE_TABLE}
+SELECT to_json(format('%I.%I', n.nspname, c.relname))
+FROM target JOIN pg_class c ON c.oid = target.oid JOIN pg_namespace n ON n.oid = c.relnamespace"""
+
 RELATIONSHIPS_SQL = f"""
 WITH {RESOLVE_TABLE}
 SELECT json_build_object(
@@ -2848,9 +2862,11 @@ class TableDescription(BaseModel):
 
 class RelationshipsResult(BaseModel):
     table: str
-    outgoing: list[str]
-    incoming: list[str]
+    outgoing: list[str] | None = None
+    incoming: list[str] | None = None
     also_in: list[str] | None = None
+    to: str | None = None
+    paths: list[str] | None = None
 
 
 class EnumsResult(BaseModel):
@@ -3108,6 +3124,50 @@ async def answer_get_relationships(app: App, scope: Scope, table: str, schema: s
         structured["also_in"] = found["also_in"]
         lines.append(f"also named so: {', '.join(found['also_in'])} (pass schema to pick one)")
     return Answer(structured, "\n".join(lines), rows=len(outgoing) + len(incoming))
+
+
+MAX_JOIN_HOPS, MAX_JOIN_PATHS = 4, 3
+
+
+def join_paths(edges: list[list[Any]], start: str, goal: str) -> list[str]:
+    """The shortest foreign-key paths from `start` to `goal` (either direction of each key, composite keys whole,
+    at most MAX_JOIN_HOPS joins, MAX_JOIN_PATHS of them) as ready-to-use FROM … JOIN … ON … clauses."""
+    links: dict[str, list[tuple[str, str]]] = {}
+    for table, columns, referenced, referenced_columns in edges:
+        condition = " AND ".join(f"{table}.{col} = {referenced}.{ref}"
+                                 for col, ref in zip(columns, referenced_columns, strict=True))  # fmt: skip
+        links.setdefault(table, []).append((referenced, condition))
+        links.setdefault(referenced, []).append((table, condition))
+    found: list[list[tuple[str, str]]] = []
+    frontier: list[list[tuple[str, str]]] = [[(start, "")]]
+    for _ in range(MAX_JOIN_HOPS):
+        next_frontier = []
+        for path in frontier:
+            seen = {table for table, _ in path}
+            for neighbour, condition in links.get(path[-1][0], []):
+                if neighbour in seen:
+                    continue
+                extended = [*path, (neighbour, condition)]
+                (found if neighbour == goal else next_frontier).append(extended)
+        if found or not next_frontier:
+            break
+        frontier = next_frontier[:1000]  # a hub table must not blow the search up
+    return [f"FROM {start} " + " ".join(f"JOIN {table} ON {condition}" for table, condition in path[1:])
+            for path in found[:MAX_JOIN_PATHS]]  # fmt: skip
+
+
+async def answer_join_paths(app: App, scope: Scope, table: str, schema: str | None, to: str) -> Answer:
+    start = await app.read_json(RESOLVED_NAME_SQL, resolve_params(scope, table, schema), scope=scope)
+    goal = await app.read_json(RESOLVED_NAME_SQL, resolve_params(scope, to, None), scope=scope)
+    for name, given, given_schema in ((start, table, schema), (goal, to, None)):
+        if name is None or not scope.visible(name):
+            raise await table_not_found(app, scope, resolve_params(scope, given, given_schema))
+    edges = [e for e in await app.read_json(FOREIGN_KEY_GRAPH_SQL, [scope.schemas], scope=scope) or []
+             if scope.visible(e[0]) and scope.visible(e[2])]  # fmt: skip
+    paths = join_paths(edges, start, goal) if start != goal else []
+    head = (f"{len(paths)} shortest join path{'s' if len(paths) != 1 else ''} from {start} to {goal}:" if paths
+            else f"no foreign-key path of at most {MAX_JOIN_HOPS} joins from {start} to {goal}")  # fmt: skip
+    return Answer({"table": start, "to": goal, "paths": paths}, "\n".join([head, *paths]), rows=len(paths))
 
 
 async def answer_list_enums(app: App, scope: Scope, schema: str | None) -> Answer:
@@ -3518,18 +3578,23 @@ async def list_tables(
 async def describe_table(
     ctx: Context[App, Any], table: TableArg, schema: OptionalSchemaArg = None
 ) -> Annotated[CallToolResult, TableDescription]:
-    """All needed to query a table or view: columns (type, not null, default, identity, generated, enum values,
-    comment), keys, constraints, indexes, foreign keys out and in, view definition, partitions, estimated rows.
-    An unknown name answers with the closest ones."""
+    """Everything to query a table or view: columns (type, not null, default, enum values, value profile,
+    comment), keys, constraints, indexes, foreign keys both ways, view definition, partitions, estimated rows."""
     return await respond(ctx, "describe_table", lambda app, scope: answer_describe_table(app, scope, table, schema),
                          table=table, schema=schema)  # fmt: skip
 
 
 async def get_relationships(
-    ctx: Context[App, Any], table: TableArg, schema: OptionalSchemaArg = None
+    ctx: Context[App, Any],
+    table: TableArg,
+    schema: OptionalSchemaArg = None,
+    to: Annotated[str | None, Field(description="a table to join to")] = None,
 ) -> Annotated[CallToolResult, RelationshipsResult]:
-    """Foreign keys of a table both ways, as join conditions (columns in key order), with names and actions:
-    join paths."""
+    """Foreign keys of a table both ways; with `to`, the shortest join paths to that table."""
+    if to:
+        return await respond(ctx, "get_relationships",
+                             lambda app, scope: answer_join_paths(app, scope, table, schema, to),
+                             table=table, schema=schema, to=to)  # fmt: skip
     return await respond(ctx, "get_relationships",
                          lambda app, scope: answer_get_relationships(app, scope, table, schema),
                          table=table, schema=schema)  # fmt: skip

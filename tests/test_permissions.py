@@ -221,3 +221,14 @@ async def test_a_role_with_postgres_role_reads_statistics_filtered_by_postgres(
         stats = await call(client, "execute_sql", sql="SELECT DISTINCT tablename FROM pg_stats WHERE schemaname "
                            "IN ('shop', 'hr', 'public') ORDER BY 1")  # fmt: skip
     assert stats.data["rows"] == [["orders"]]  # only what mcp_test_limited may SELECT
+
+
+async def test_join_paths_only_cross_tables_the_role_sees(database_url: str, tmp_path: Path) -> None:
+    """A path through a hidden table is no path, and a hidden target is not found."""
+    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
+    async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
+        visible = await call(client, "get_relationships", table="shop.orders", to="shop.customers")
+        hidden = await call(client, "get_relationships", table="shop.orders", to="shop.order_items")
+    assert visible.data["paths"] == ["FROM shop.orders JOIN shop.customers ON shop.orders.customer_id = "
+                                     "shop.customers.id"]  # fmt: skip
+    assert hidden.is_error and "not found" in hidden.text and "order_items" not in hidden.text.split("found")[1]

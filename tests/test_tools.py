@@ -466,3 +466,23 @@ async def test_value_profiles_come_from_the_statistics(database_url: str) -> Non
     assert fresh.data["note"] == "never analyzed: no row estimate or value profiles until ANALYZE public.unanalyzed"
     assert "note: never analyzed" in fresh.text
     assert not any("[" in column for column in plain.data["columns"] if " enum(" not in column)
+
+
+async def test_join_paths_between_two_tables(config: ps.Config) -> None:
+    """The shortest foreign-key paths, multi-hop and either direction, composite keys whole, ready to paste."""
+    async with connect(config) as client:
+        far = await call(client, "get_relationships", table="shop.shipments", to="shop.customers")
+        near = await call(client, "get_relationships", table="customers", schema="shop", to="shop.orders")
+        none = await call(client, "get_relationships", table="hr.departments", to="shop.customers")
+        missing = await call(client, "get_relationships", table="shop.orders", to="shop.custmers")
+        ran = await call(client, "execute_sql", sql=f"SELECT count(*) {far.data['paths'][0]}")
+    assert far.data["paths"] == [
+        "FROM shop.shipments JOIN shop.order_items ON shop.shipments.order_id = shop.order_items.order_id AND "
+        "shop.shipments.line_no = shop.order_items.line_no JOIN shop.orders ON shop.order_items.order_id = "
+        "shop.orders.id JOIN shop.customers ON shop.orders.customer_id = shop.customers.id"
+    ]
+    joined = "FROM shop.customers JOIN shop.orders ON shop.orders.customer_id = shop.customers.id"
+    assert near.data == {"table": "shop.customers", "to": "shop.orders", "paths": [joined]}
+    assert none.data["paths"] == [] and "no foreign-key path" in none.text
+    assert missing.is_error and "Did you mean: shop.customers" in missing.text
+    assert not ran.is_error and ran.data["rows"][0][0] > 0
