@@ -3212,6 +3212,26 @@ async def missing_relation_hint(app: App, scope: Scope, error: psycopg.Error) ->
     return f"\nNOTE:{hint}" if hint else "\nNOTE: no such relation here; list_tables shows what exists"
 
 
+# The columns of relations named as an agent wrote them ($1: quoted names, resolved on the call's search path).
+RELATION_COLUMNS_SQL = """
+SELECT json_object_agg(format('%I.%I', n.nspname, c.relname), (SELECT json_agg(quote_ident(a.attname)
+       ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))
+FROM unnest($1::text[]) r(name) JOIN pg_class c ON c.oid = to_regclass(r.name)
+JOIN pg_namespace n ON n.oid = c.relnamespace"""
+
+
+async def columns_hint(app: App, scope: Scope, relations: Sequence[tuple[str | None, str]]) -> str:
+    """For a column that does not exist and has no close match: the columns of the relations the statement
+    reads (the ones the caller may see), so the next attempt need not guess."""
+    names = [".".join(quote_ident(part) for part in (schema, name) if part) for schema, name in relations][:5]
+    try:
+        found = await app.read_json(RELATION_COLUMNS_SQL, [names], scope=scope) if names else None
+    except (psycopg.Error, ToolFailure):
+        return ""
+    seen = {table: columns for table, columns in (found or {}).items() if scope.visible(table)}
+    return "".join(f"\nNOTE: columns of {table}: {', '.join(columns[:60])}" for table, columns in seen.items())
+
+
 class ResultShaper:
     """An agent statement's rows shaped into the answer as they arrive: JSON-safe values, cells cut at
     MCP_MAX_CELL_CHARS, at most `limit` rows and MCP_MAX_RESPONSE_BYTES of them. Says when it is full."""
@@ -3310,6 +3330,8 @@ async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | No
         message = pg_error_message(error, sql, statement.offset - shift, scope)
         if error.sqlstate == "42P01":
             message += await missing_relation_hint(app, scope, error)
+        elif error.sqlstate == "42703" and not error.diag.message_hint:  # PostgreSQL saw no close match
+            message += await columns_hint(app, scope, statement.relations)
         raise ToolFailure(message, kind=error.sqlstate or "database") from None
     raise ToolFailure("functions or views kept changing while this call was judged (DDL running?); retry",
                       kind="catalog_changed")  # fmt: skip

@@ -360,6 +360,7 @@ async def test_postgres_errors_carry_sqlstate_hint_and_caret(config: ps.Config) 
         'ERROR 42703 (UndefinedColumn): column "nme" does not exist',
         "LINE 3: WHERE nme = 1",
         "              ^",
+        "NOTE: columns of public.victim: id, v",  # no close match for PostgreSQL to hint at
     ]
     assert hinted.text.splitlines()[:3] == [
         "ERROR 42883 (UndefinedFunction): operator does not exist: integer = text",
@@ -486,3 +487,13 @@ async def test_join_paths_between_two_tables(config: ps.Config) -> None:
     assert none.data["paths"] == [] and "no foreign-key path" in none.text
     assert missing.is_error and "Did you mean: shop.customers" in missing.text
     assert not ran.is_error and ran.data["rows"][0][0] > 0
+
+
+async def test_an_unknown_column_lists_the_columns_there_are(config: ps.Config) -> None:
+    """No close match for PostgreSQL to hint at: the answer lists the columns of the tables the query reads."""
+    async with connect(config) as client:
+        guessed = await call(client, "execute_sql", sql="SELECT email_address FROM shop.customers")
+        close = await call(client, "execute_sql", sql="SELECT c.nme FROM shop.customers c")
+    assert guessed.is_error and "ERROR 42703" in guessed.text
+    assert "NOTE: columns of shop.customers: id, email, name, country, referred_by, created_at" in guessed.text
+    assert "HINT: Perhaps you meant" in close.text and "NOTE: columns of" not in close.text
