@@ -1687,19 +1687,17 @@ async def round_trip(conn: psycopg.AsyncConnection[Any], commands: list[Command]
     plans: list[Command | None] = []  # per message sent: the command whose result it is (None: a Parse)
     pg.enter_pipeline_mode()
     for command in commands:
+        parse = b"" if command.describe else statement_name(command.sql) if command.prepare else None
+        if parse is not None and (parse == b"" or parse not in known):  # a Parse message of its own
+            pg.send_prepare(parse, command.sql)
+            parses.append(parse)
+            plans.append(None)
         if command.describe:
-            pg.send_prepare(b"", command.sql)
             pg.send_describe_prepared(b"")
-            parses.append(b"")
-        elif command.prepare:
-            name = statement_name(command.sql)
-            if name not in known:
-                pg.send_prepare(name, command.sql)
-                parses.append(name)
-            pg.send_query_prepared(name, command.params)
+        elif parse is not None:
+            pg.send_query_prepared(parse, command.params)
         else:
             pg.send_query_params(command.sql, command.params)
-        plans.extend([None] * (len(parses) - len(plans)))
         parses.append(None)
         plans.append(command)
     pg.pipeline_sync()
@@ -3446,15 +3444,19 @@ def unusable_text(value: str) -> str | None:
 
 
 def check_arguments(arguments: dict[str, Any]) -> None:
-    """Refuse a tool call whose text (a string argument, or a string among a list's items) PostgreSQL cannot take
-    exactly as sent: the server never runs something other than what the caller sent."""
-    for name, value in arguments.items():
-        for index, item in enumerate(value if isinstance(value, list) else [value]):
-            why = unusable_text(item) if isinstance(item, str) else None
-            if why:
-                where = f"{name}[{index}]" if isinstance(value, list) else name
-                raise ToolFailure(f"{where} holds {why}, which PostgreSQL cannot take as sent: remove it",
-                                  kind="invalid_text")  # fmt: skip
+    """Refuse a tool call with text PostgreSQL cannot take exactly as sent, anywhere in its arguments (a string,
+    or one inside a list or object, such as a parameter's array): the server never runs something other than
+    what the caller sent."""
+    pending = [(name, value) for name, value in arguments.items()]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str) and (why := unusable_text(value)):
+            raise ToolFailure(f"{where} holds {why}, which PostgreSQL cannot take as sent: remove it",
+                              kind="invalid_text")  # fmt: skip
+        if isinstance(value, list):
+            pending += [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+        elif isinstance(value, dict):
+            pending += [(f"{where}.{key}", item) for key, item in value.items()]
 
 
 async def respond(
@@ -3819,6 +3821,22 @@ def redirect_allowed(uri: str, allowlist: Sequence[str]) -> bool:
     return False
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses that a NAT64 gateway turns into IPv4 ones
+
+
+def public_address(text: str) -> bool:
+    """An address on the public internet, and so is any IPv4 address it carries (IPv4-mapped, 6to4, Teredo,
+    NAT64): 64:ff9b::a00:1 reaches 10.0.0.1 through a NAT64 gateway, though Python calls it global."""
+    address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        teredo = address.teredo[1] if address.teredo else None
+        nat64 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None
+        carried = [v4 for v4 in (address.ipv4_mapped, address.sixtofour, teredo, nat64) if v4 is not None]
+        if any(not v4.is_global for v4 in carried):
+            return False
+    return address.is_global
+
+
 def is_document_client_id(client_id: str) -> bool:
     """A client id that is a URL: the client's metadata document (CIMD), not a registered id."""
     return client_id.startswith(("https://", "http://"))
@@ -3868,8 +3886,8 @@ class ClientDocuments:
         if parts.path in ("", "/"):
             return "its URL must have a path", self.MIN_TTL_S
         addresses = {info[4][0] for info in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-        refused = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global]
-        if not addresses or (refused and not (loopback_test and all(ipaddress.ip_address(a).is_loopback
+        refused = [a for a in addresses if not public_address(a)]
+        if not addresses or (refused and not (loopback_test and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
                                                                      for a in refused))):  # fmt: skip
             return f"its host resolves to an address that is not public ({', '.join(sorted(refused))})", 3600
         address = sorted(addresses)[0]
@@ -4173,15 +4191,10 @@ def jsonrpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
-def jsonrpc_problem(raw: bytes) -> dict[str, Any] | None:
-    """The JSON-RPC error that answers a malformed message (JSON-RPC 2.0 and MCP's rules), or None when it is
-    well formed. The SDK drops some of these over stdio without a word (and answers an object id over HTTP with
-    202, as if a notification), so both transports check here first and answer at once."""
-    return read_message(raw)[1]
-
-
 def read_message(raw: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(the message, None) when well formed, else (None, the JSON-RPC error that answers it)."""
+    """(the message, None) when well formed, else (None, the JSON-RPC error that answers it: JSON-RPC 2.0's and
+    MCP's rules). The SDK drops some malformed messages over stdio without a word (and answers an object id over
+    HTTP with 202, as if a notification), so both transports check here first and answer at once."""
     try:
         message = orjson.loads(raw)  # strict: invalid UTF-8, lone surrogates, nesting past 1,024, huge numbers
     except orjson.JSONDecodeError as exc:
@@ -4232,7 +4245,7 @@ class ChallengeScope:
 
 class MessageCheck:
     """ASGI middleware on /mcp, after authentication: a POST body over MAX_MESSAGE_BYTES gets 413 without being
-    held, and a malformed one the JSON-RPC error jsonrpc_problem names (400); well-formed ones go on unchanged."""
+    held, and a malformed one the JSON-RPC error read_message names (400); well-formed ones go on unchanged."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -4317,9 +4330,9 @@ class MessageCheck:
             await self.app({**scope, "headers": headers}, receive, discard)
 
 
-def header_value(scope: Any, name: bytes) -> str | None:
-    """An ASGI request header's value (the first of that name), or None."""
-    return next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name), None)
+def header_value(message: Any, name: bytes) -> str | None:
+    """A header's value in an ASGI request scope or response start message (the first of that name), or None."""
+    return next((v.decode("latin-1") for k, v in message.get("headers", ()) if k == name), None)
 
 
 def json_answer(body: dict[str, Any], status: int) -> Any:
@@ -4392,7 +4405,7 @@ class SessionGuard:
 
         async def watch(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
-                sid = next((v.decode("latin-1") for k, v in message.get("headers", ()) if k == b"mcp-session-id"), "")
+                sid = header_value(message, b"mcp-session-id")
                 if sid:  # counted before the client can read the answer and open another
                     self.sessions[sid] = TrackedSession(owner, scope)
                     loop = asyncio.get_running_loop()

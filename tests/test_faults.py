@@ -74,11 +74,15 @@ async def test_text_postgres_cannot_take_as_sent_is_refused(config: ps.Config) -
         nul_param = await call(client, "execute_sql", sql="SELECT $1::text", params=["a\x00b"])
         nul_name = await call(client, "describe_table", table="orders\x00")
         surrogate = await call(client, "execute_sql", sql="SELECT '\ud800'")
+        nested = await call(client, "execute_sql", sql="SELECT $1::text[]", params=[["a", "b\x00c"]])
+        in_object = await call(client, "execute_sql", sql="SELECT $1::jsonb", params=[{"k": "v\x00"}])
         fine = await call(client, "execute_sql", sql="SELECT $1::text", params=["a b"])
     assert nul_sql.is_error and "sql holds a NUL character (U+0000) at character 9" in nul_sql.text
     assert nul_param.is_error and "params[0] holds a NUL character (U+0000) at character 2" in nul_param.text
     assert nul_name.is_error and "table holds a NUL character" in nul_name.text
     assert surrogate.is_error and "an unpaired surrogate (U+D800) at character 9" in surrogate.text
+    assert nested.is_error and "params[0][1] holds a NUL character (U+0000) at character 2" in nested.text
+    assert in_object.is_error and "params[0].k holds a NUL character" in in_object.text
     assert fine.data["rows"] == [["a b"]]
 
 
@@ -259,3 +263,12 @@ def test_the_pools_reconnection_warnings_are_thinned(caplog: pytest.LogCaptureFi
     assert [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"] == [
         "error connecting in 'thinned-test': attempt 0"
     ]
+
+
+async def test_an_unauthenticated_body_is_refused_before_it_is_read(database_url: str) -> None:
+    """The message check sits inside the SDK's auth check: without a token, even a malformed or oversized body
+    gets 401, never buffered or parsed."""
+    async with http_app(http_config(database_url), token=None) as http:
+        garbage = await http.post("/mcp", content=b"SELECT 1", headers=HANDSHAKE)
+        big = await http.post("/mcp", content=b" " * (ps.MAX_MESSAGE_BYTES + 1), headers=HANDSHAKE)
+    assert garbage.status_code == 401 and big.status_code == 401

@@ -539,6 +539,16 @@ async def test_metadata_documents_are_fetched_with_care() -> None:
         }
         loopback = await strict.get(f"{origin}/wrong-id.json")
     private = await strict.get("https://10.1.2.3/client.json")
+    # the same class spelled otherwise: a decimal IPv4, IPv4-mapped IPv6, NAT64 and 6to4 carrying a private IPv4
+    disguised = {
+        url: await strict.get(url)
+        for url in (
+            "https://2130706433/c.json",
+            "https://[::ffff:127.0.0.1]/c.json",
+            "https://[64:ff9b::a00:1]/c.json",
+            "https://[2002:a00:1::]/c.json",
+        )
+    }
     no_path = await strict.get("https://claude.ai")
     plain = await strict.get("http://claude.ai/client.json")
     assert found["wrong-id.json"] == "its client_id is not its own URL"
@@ -548,6 +558,7 @@ async def test_metadata_documents_are_fetched_with_care() -> None:
     assert "only public clients" in found["secret.json"]
     assert "must be https" in loopback and "must be https" in plain
     assert "not public (10.1.2.3)" in private and "must have a path" in no_path
+    assert all("resolves to an address that is not public" in why for why in disguised.values()), disguised
 
 
 async def test_an_answer_from_another_issuer_is_refused() -> None:
