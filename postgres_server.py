@@ -4245,27 +4245,27 @@ class ChallengeScope:
 
 class MessageCheck:
     """ASGI middleware on /mcp, after authentication: a POST body over MAX_MESSAGE_BYTES gets 413 without being
-    held, and a malformed one the JSON-RPC error read_message names (400); well-formed ones go on unchanged."""
+    held, and a malformed one the JSON-RPC error read_message names (400); well-formed ones go on unchanged.
+    Bodies being read hold at most MAX_BUFFERED_BYTES between them: past it, 503 (many large bodies at once would
+    otherwise add up to any size)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.buffered = 0  # bytes of bodies being read, across requests
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, more = bytearray(), True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > MAX_MESSAGE_BYTES:
-                error = jsonrpc_error(None, -32600, f"message over {MAX_MESSAGE_BYTES:,} bytes refused; send a "
-                                      "shorter one")  # fmt: skip
-                await json_answer(error, 413)(scope, receive, send)
-                return
+        body = bytearray()
+        try:
+            refusal = await self.read_body(receive, body)
+        finally:
+            self.buffered -= len(body)
+        if refusal is not None:
+            if refusal[0]:  # 0: the client left before sending it all, there is no one to answer
+                await json_answer(jsonrpc_error(None, -32600, refusal[1]), refusal[0])(scope, receive, send)
+            return
         message, problem = read_message(bytes(body))
         if problem is not None or message is None:
             await json_answer(problem or {}, 400)(scope, receive, send)
@@ -4283,6 +4283,23 @@ class MessageCheck:
             await self.serve_request(scope, receive, replay, send, message["id"])
         else:
             await self.app(scope, replay, send)
+
+    async def read_body(self, receive: Any, body: bytearray) -> tuple[int, str] | None:
+        """Read the request body into `body` (counted in self.buffered); (status, message) when refused."""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 0, "the client left"
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > MAX_MESSAGE_BYTES:
+                return 413, f"message over {MAX_MESSAGE_BYTES:,} bytes refused; send a shorter one"
+            if self.buffered + len(chunk) > MAX_BUFFERED_BYTES:
+                return 503, "server busy reading other large messages; retry shortly"
+            body += chunk
+            self.buffered += len(chunk)
+            more = message.get("more_body", False)
+        return None
 
     async def serve_request(self, scope: Any, receive: Any, replay: Any, send: Any, request_id: Any) -> None:
         """Serve a request; if the client goes away before its answer is complete, stop it: the SDK lets it run
@@ -4955,6 +4972,7 @@ def configure_logging(level: str) -> None:
 
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # far above any honest message (SQL text is capped at MCP_MAX_SQL_BYTES)
+MAX_BUFFERED_BYTES = 4 * MAX_MESSAGE_BYTES  # HTTP: request bodies being read at once, all requests together
 
 
 class _LineReader:

@@ -272,3 +272,47 @@ async def test_an_unauthenticated_body_is_refused_before_it_is_read(database_url
         garbage = await http.post("/mcp", content=b"SELECT 1", headers=HANDSHAKE)
         big = await http.post("/mcp", content=b" " * (ps.MAX_MESSAGE_BYTES + 1), headers=HANDSHAKE)
     assert garbage.status_code == 401 and big.status_code == 401
+
+
+async def test_large_bodies_at_once_are_bounded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each body is capped, and so are all bodies being read at once: many clients trickling large bodies cannot
+    add up to any size. Here the shared budget is 200 bytes: the second body that would pass it gets 503, and
+    what was counted is given back once a request is done."""
+    import anyio
+
+    monkeypatch.setattr(ps, "MAX_BUFFERED_BYTES", 200)
+    served: list[bytes] = []
+
+    async def app(_scope: Any, receive: Any, _send: Any) -> None:
+        served.append((await receive())["body"])
+
+    check = ps.MessageCheck(app)
+    answers: list[int] = []
+    hold = anyio.Event()
+
+    def client(chunks: list[bytes], wait: bool) -> Any:
+        pending = list(chunks)
+
+        async def receive() -> dict[str, Any]:
+            if not pending:  # the body is read: as a server does, wait for the client to leave
+                await anyio.sleep_forever()
+            if wait and len(pending) == 1:
+                await hold.wait()  # stays mid-body, its first chunk counted
+            chunk = pending.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+        return receive
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answers.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "headers": []}
+    ping = json.dumps(PING).encode()
+    async with anyio.create_task_group() as group:
+        group.start_soon(check, scope, client([b" " * 80, ping], True), send)
+        await anyio.sleep(0.05)
+        await check(scope, client([b" " * 150, ping], False), send)  # 80 + 150 > 200
+        hold.set()
+    await check(scope, client([ping], False), send)
+    assert answers == [503] and check.buffered == 0 and len(served) == 2
