@@ -5,9 +5,11 @@
     python tests/bench.py --reference          # also @modelcontextprotocol/server-postgres 0.6.2 (npm)
     python tests/bench.py --hostile            # peak RSS per hostile payload, latency beside a flood
     python tests/bench.py --context            # bytes of each tool's text and structured content, of tools/list
+    python tests/bench.py --search             # search_schema on 10,000 tables (database mcp_bench_10k, built once)
 
 Every figure is measured in one run, the workloads interleaved round by round, and reported as a ratio to
-the floor: the same query run in this process with psycopg on an open connection. Servers are driven by a
+the floor, run in this process with psycopg on an open connection: for execute_sql the same query, for the
+introspection tools the plain catalog queries a client would write (issue 13). Servers are driven by a
 minimal raw JSON-RPC client (newline-delimited over stdio, keep-alive POSTs over HTTP), so the figures are
 the servers' costs, not a client library's. Not part of the test suite: timing belongs here, not in asserts.
 """
@@ -37,8 +39,6 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-import postgres_server as ps  # noqa: E402
 
 BENCH_DB = "mcp_bench"
 # As .mcp.json and the Dockerfile run it: as a module, from cached bytecode (a script is compiled at every start).
@@ -52,8 +52,176 @@ MODERN_META = {"io.modelcontextprotocol/protocolVersion": MODERN_ERA,
                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
                "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
 
-# ≈200 tables in 3 schemas (100 in bench_a: the list_tables workload), keys, indexes, comments, enums, views,
-# and one wide table of a million rows of mixed types.
+# The `sales` schema the introspection workloads read (issue 13): exactly 104 relations, 100 tables named like a
+# business's (each with a primary key, a foreign key to its parent when it has one, a comment), 3 views, and
+# sales.wide_events, a 24-column event table of 200,000 rows. "child<parent": the child's foreign key to its parent.
+SALES_TABLE_LIST = """
+regions countries<regions currencies exchange_rates<currencies tax_rates<countries
+customer_segments customers customer_addresses<customers customer_contacts<customers customer_notes<customers
+accounts<customers payment_methods<customers tax_exemptions<customers
+product_categories products product_variants<products product_prices<products product_images<products
+product_reviews<products product_bundles bundle_items<product_bundles
+suppliers supplier_contacts<suppliers purchase_orders<suppliers purchase_order_lines<purchase_orders
+warehouses<regions inventory_levels<warehouses stock_movements<warehouses
+sales_teams sales_reps<sales_teams territories<regions quotas<sales_reps commissions<sales_reps
+orders<customers order_items<orders order_status_history<orders order_discounts<orders
+carriers shipments<orders shipment_items<shipments shipment_events<shipments
+returns<orders return_items<returns refunds<returns
+invoices<orders invoice_lines<invoices payments<invoices credit_notes<invoices payment_disputes<payments
+quotes<customers quote_lines<quotes contracts<customers contract_terms<contracts
+plans plan_features<plans subscriptions<customers subscription_items<subscriptions subscription_events<subscriptions
+coupons coupon_redemptions<coupons promotions promotion_rules<promotions price_lists price_list_entries<price_lists
+lead_sources leads<lead_sources opportunities<customers opportunity_products<opportunities
+opportunity_stages activities<sales_reps tasks<sales_reps meetings<customers calls<customers
+campaigns campaign_members<campaigns marketing_lists list_members<marketing_lists
+carts<customers cart_items<carts wishlists<customers wishlist_items<wishlists
+loyalty_accounts<customers loyalty_transactions<loyalty_accounts gift_cards gift_card_transactions<gift_cards
+support_tickets<customers ticket_messages<support_tickets satisfaction_surveys<customers
+survey_responses<satisfaction_surveys partners partner_referrals<partners affiliates affiliate_payouts<affiliates
+store_locations<regions pos_terminals<store_locations pos_transactions<pos_terminals
+forecast_periods forecasts<forecast_periods cost_centers budget_lines<cost_centers
+"""
+SALES_TABLES = SALES_TABLE_LIST.split()
+# A few tables carry more than the generic columns (and a second foreign key).
+SALES_EXTRA_COLUMNS = {
+    "customers": "email text NOT NULL UNIQUE, country char(2), "
+    "segment_id bigint REFERENCES sales.customer_segments (id)",
+    "products": "sku text NOT NULL UNIQUE, list_price numeric(12,2), "
+    "category_id bigint REFERENCES sales.product_categories (id)",
+    "orders": "order_number text NOT NULL UNIQUE, total numeric(12,2), "
+    "sales_rep_id bigint REFERENCES sales.sales_reps (id)",
+    "order_items": "product_id bigint NOT NULL REFERENCES sales.products (id), "
+    "quantity int NOT NULL CHECK (quantity > 0)",
+}
+SALES_EVENTS = 200_000
+SALES_CUSTOMERS = 5_000
+
+
+def singular(name: str) -> str:
+    return name[:-3] + "y" if name.endswith("ies") else name.removesuffix("s")
+
+
+def sales_tables_sql() -> str:
+    """CREATE TABLE and COMMENT statements of the 100 sales tables, each after its parent."""
+    statements = []
+    for number, entry in enumerate(SALES_TABLES):
+        name, _, parent = entry.partition("<")
+        columns = ["id bigint PRIMARY KEY"]
+        if parent:
+            columns.append(f"{singular(parent)}_id bigint NOT NULL REFERENCES sales.{parent} (id) ON DELETE CASCADE")
+        if name in SALES_EXTRA_COLUMNS:
+            columns.append(SALES_EXTRA_COLUMNS[name])
+        columns += ["name text NOT NULL", "status text NOT NULL DEFAULT 'active'",
+                    "amount numeric(12,2)" if number % 2 else "note text",
+                    "created_at timestamptz NOT NULL DEFAULT now()"]  # fmt: skip
+        comment = name.replace("_", " ") + (f", each of one {singular(parent).replace('_', ' ')}" if parent else "")
+        statements += [f"CREATE TABLE sales.{name} ({', '.join(columns)});",
+                       f"COMMENT ON TABLE sales.{name} IS '{comment}';"]  # fmt: skip
+    return "\n".join(statements)
+
+
+SALES_SQL = f"""
+CREATE SCHEMA sales;
+COMMENT ON SCHEMA sales IS 'the storefront: customers, catalog, orders, billing, CRM and tracked events';
+{sales_tables_sql()}
+INSERT INTO sales.customer_segments (id, name) VALUES (1, 'consumer'), (2, 'small business'), (3, 'enterprise'),
+    (4, 'public sector'), (5, 'partner');
+INSERT INTO sales.customers (id, email, country, segment_id, name, status)
+SELECT g, 'customer' || g || '@example.com', (ARRAY['DE', 'FR', 'NL', 'IT', 'ES', 'AT', 'GB', 'US'])[1 + g % 8],
+       CASE WHEN g % 10 < 7 THEN 1 ELSE 1 + g % 5 END, 'Customer ' || g,
+       CASE WHEN g % 20 = 0 THEN 'closed' ELSE 'active' END
+FROM generate_series(1, {SALES_CUSTOMERS}) g;
+CREATE TYPE sales.event_type AS ENUM ('page_view', 'add_to_cart', 'checkout', 'purchase', 'refund');
+CREATE TABLE sales.wide_events (
+    event_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    occurred_at timestamptz NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    event_date date NOT NULL,
+    event_type sales.event_type NOT NULL,
+    customer_id bigint REFERENCES sales.customers (id),
+    session_id uuid NOT NULL,
+    channel text NOT NULL,
+    country char(2),
+    amount numeric(12,2),
+    currency text NOT NULL DEFAULT 'EUR',
+    order_id bigint,
+    page_url text NOT NULL,
+    referrer text,
+    utm_campaign text,
+    user_agent text,
+    ip inet,
+    device text,
+    os text,
+    browser text,
+    duration_ms int,
+    is_bot boolean NOT NULL DEFAULT false,
+    properties jsonb,
+    tags text[]
+);
+COMMENT ON TABLE sales.wide_events IS 'one row per tracked storefront event (web, app, email, partner)';
+COMMENT ON COLUMN sales.wide_events.occurred_at IS 'when the client says the event happened';
+COMMENT ON COLUMN sales.wide_events.customer_id IS 'null for anonymous visitors';
+COMMENT ON COLUMN sales.wide_events.amount IS 'order value of purchase and refund events, in currency';
+COMMENT ON COLUMN sales.wide_events.properties IS 'free-form attributes sent by the client';
+CREATE INDEX wide_events_occurred_at ON sales.wide_events (occurred_at);
+CREATE INDEX wide_events_customer ON sales.wide_events (customer_id, occurred_at) WHERE customer_id IS NOT NULL;
+CREATE INDEX wide_events_session ON sales.wide_events (session_id);
+SELECT setseed(0.13);
+INSERT INTO sales.wide_events (occurred_at, received_at, event_date, event_type, customer_id, session_id, channel,
+    country, amount, currency, order_id, page_url, referrer, utm_campaign, user_agent, ip, device, os, browser,
+    duration_ms, is_bot, properties, tags)
+SELECT ts, ts + r[2] * 5 * interval '1 second', (ts AT TIME ZONE 'UTC')::date, kind::sales.event_type,
+       CASE WHEN r[3] < 0.35 THEN NULL ELSE 1 + floor(r[4] ^ 2 * {SALES_CUSTOMERS})::bigint END,
+       md5('session ' || g / 12)::uuid,
+       CASE WHEN r[5] < 0.62 THEN 'web' WHEN r[5] < 0.88 THEN 'app' WHEN r[5] < 0.97 THEN 'email' ELSE 'partner' END,
+       CASE WHEN r[6] >= 0.02 THEN (ARRAY['DE', 'DE', 'DE', 'DE', 'FR', 'FR', 'NL', 'IT', 'ES', 'AT', 'BE', 'PL', 'SE',
+                                          'GB', 'US'])[1 + floor(r[7] * 15)::int] END,
+       CASE WHEN kind IN ('purchase', 'refund') THEN round((5 + r[8] ^ 3 * 900)::numeric, 2) END,
+       CASE WHEN r[9] < 0.85 THEN 'EUR' WHEN r[9] < 0.95 THEN 'GBP' ELSE 'USD' END,
+       CASE WHEN kind IN ('checkout', 'purchase', 'refund') THEN 1000000 + g END,
+       'https://shop.example.com/' || CASE kind WHEN 'page_view' THEN
+           (ARRAY['', 'products/' || floor(r[10] ^ 2 * 2000)::int, 'search?q=shoes', 'sale', 'account/orders'])
+           [1 + floor(r[11] * 5)::int] WHEN 'add_to_cart' THEN 'products/' || floor(r[10] ^ 2 * 2000)::int
+           WHEN 'refund' THEN 'account/returns' ELSE 'checkout' END,
+       CASE WHEN r[12] >= 0.55 THEN (ARRAY['https://www.google.com/', 'https://www.google.com/', 'https://www.bing.com/',
+           'https://t.co/', 'https://newsletter.example.com/'])[1 + floor(r[13] * 5)::int] END,
+       CASE WHEN r[14] >= 0.8 THEN 'spring_sale_' || 1 + floor(r[13] * 5)::int END,
+       CASE WHEN bot THEN 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'
+            ELSE 'Mozilla/5.0 (' || os || ') ' || browser || '/' || 100 + floor(r[15] * 25)::int END,
+       (1 + floor(r[16] * 223)::int || '.' || floor(r[17] * 256)::int || '.' || g % 256 || '.' || g % 254 + 1)::inet,
+       device, os, browser,
+       CASE WHEN r[18] >= 0.05 THEN floor(-ln(1 - r[19]) * 8000)::int END, bot,
+       jsonb_strip_nulls(jsonb_build_object('ab', CASE WHEN r[20] < 0.5 THEN 'A' ELSE 'B' END, 'consent', r[21] < 0.8,
+           'items', CASE WHEN kind <> 'page_view' THEN 1 + floor(r[22] ^ 2 * 6)::int END)),
+       CASE WHEN r[23] >= 0.6 THEN ARRAY[(ARRAY['returning', 'returning', 'new', 'vip', 'sale', 'mobile_app'])
+           [1 + floor(r[24] * 6)::int]] END
+FROM (SELECT g, r, bot, device, ts,
+             CASE WHEN r[1] < 0.70 THEN 'page_view' WHEN r[1] < 0.85 THEN 'add_to_cart' WHEN r[1] < 0.93 THEN 'checkout'
+                  WHEN r[1] < 0.99 THEN 'purchase' ELSE 'refund' END AS kind,
+             CASE device WHEN 'mobile' THEN CASE WHEN r[25] < 0.6 THEN 'Android' ELSE 'iOS' END
+                         WHEN 'tablet' THEN CASE WHEN r[25] < 0.7 THEN 'iPadOS' ELSE 'Android' END
+                         ELSE CASE WHEN r[25] < 0.7 THEN 'Windows' WHEN r[25] < 0.93 THEN 'macOS' ELSE 'Linux' END
+             END AS os,
+             CASE WHEN r[26] < 0.63 THEN 'Chrome' WHEN r[26] < 0.82 THEN 'Safari' WHEN r[26] < 0.9 THEN 'Edge'
+                  WHEN r[26] < 0.97 THEN 'Firefox' ELSE 'Samsung Internet' END AS browser
+      FROM (SELECT g, r, r[27] < 0.03 AS bot,
+                   CASE WHEN r[28] < 0.55 THEN 'mobile' WHEN r[28] < 0.93 THEN 'desktop' ELSE 'tablet' END AS device,
+                   timestamptz '2025-01-01 00:00+00' + g * interval '131 seconds' + r[29] * interval '1 minute' AS ts
+            FROM (SELECT g, ARRAY(SELECT random() FROM generate_series(1, 29) WHERE g > 0) AS r
+                  FROM generate_series(1, {SALES_EVENTS}) g) draws) devices) events;
+CREATE VIEW sales.customer_revenue AS
+    SELECT customer_id, currency, count(*) AS purchases, sum(amount) AS revenue
+    FROM sales.wide_events WHERE event_type = 'purchase' AND customer_id IS NOT NULL GROUP BY customer_id, currency;
+CREATE VIEW sales.daily_events AS
+    SELECT event_date, event_type, channel, count(*) AS events FROM sales.wide_events GROUP BY 1, 2, 3;
+CREATE VIEW sales.active_customers AS
+    SELECT id, name, email, country, segment_id FROM sales.customers WHERE status = 'active';
+COMMENT ON VIEW sales.customer_revenue IS 'purchases and revenue per identified customer and currency';
+COMMENT ON VIEW sales.daily_events IS 'events per day, type and channel';
+"""
+
+# ≈200 tables in 3 schemas (bench_a, bench_b, bench_c), keys, indexes, comments, enums, views, one wide table of a
+# million rows of mixed types (the wide_1000 workload), and the sales schema above.
 SCHEMA_SQL = f"""
 CREATE SCHEMA bench_a; CREATE SCHEMA bench_b; CREATE SCHEMA bench_c;
 CREATE TYPE bench_a.status AS ENUM ('new', 'active', 'suspended', 'closed');
@@ -99,6 +267,7 @@ SELECT g, md5(g::text)::uuid, timestamptz '2024-01-01' + g * interval '17 second
        CASE WHEN g % 3 = 0 THEN NULL ELSE 'note for row ' || g END, g % 2 = 0, date '2020-01-01' + g % 2000,
        g % 500, 'C-' || g % 100000, (g % 3600) * interval '1 second', ARRAY[g % 10, g % 100]
 FROM generate_series(1, {WIDE_ROWS}) g;
+{SALES_SQL}
 ANALYZE;
 """
 
@@ -109,9 +278,101 @@ WORKLOADS = {
         {"sql": "SELECT * FROM bench_a.wide ORDER BY id LIMIT 1000", "max_rows": 1000},
         "SELECT * FROM bench_a.wide ORDER BY id LIMIT 1000",
     ),
-    "list_tables_100": ("list_tables", {"schema": "bench_a"}, None),
-    "describe_table": ("describe_table", {"table": "bench_a.t050"}, None),
+    "list_tables_sales": ("list_tables", {"schema": "sales"}, None),
+    "describe_wide_events": ("describe_table", {"table": "sales.wide_events"}, None),
+    "search_schema": ("search_schema", {"query": "customer"}, None),
 }
+
+# The introspection floors (issue 13): plain catalog queries in this process, not this server's own SQL.
+EXPOSED = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_'"
+LIST_TABLES_FLOOR = """
+SELECT c.relname, c.relkind, obj_description(c.oid, 'pg_class')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+ORDER BY c.relname"""
+# One after another on one connection; {oid}: the table's, resolved before the timing.
+DESCRIBE_TABLE_FLOOR = (
+    """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
+              col_description(a.attrelid, a.attnum)
+       FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+       WHERE a.attrelid = {oid} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""",
+    """SELECT conname, contype, pg_get_constraintdef(oid, true) FROM pg_constraint
+       WHERE conrelid = {oid} ORDER BY conname""",
+    """SELECT ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = {oid} ORDER BY ic.relname""",
+    """SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid, true) FROM pg_constraint
+       WHERE contype = 'f' AND confrelid = {oid} ORDER BY conname""",
+)
+SEARCH_SCHEMA_FLOOR = f"""
+SELECT n.nspname, c.relname, NULL::name AS attname, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {EXPOSED} AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition AND c.relname ILIKE $1
+UNION ALL
+SELECT n.nspname, c.relname, a.attname, c.relkind
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {EXPOSED} AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.attname ILIKE $1
+ORDER BY 1, 2, 3"""
+FLOOR_LEGEND = {
+    "execute_sql": "the same statement",
+    "list_tables": "one names-and-comments query on pg_class",
+    "describe_table": "four catalog queries in a row (columns, constraints, indexes, incoming foreign keys)",
+    "search_schema": "one ILIKE query on relation and column names (pg_class, pg_attribute)",
+}
+
+
+# search_schema on a big catalog (issue 13): 10,000 tables in 10 schemas, 6 columns each (customer_id, order_id or
+# account_id; email on one in five), a comment on one in four; built once, committing every 250 tables.
+BIG_DB = "mcp_bench_10k"
+BIG_TABLES = 10_000
+BIG_SQL = f"""
+DO $$
+DECLARE
+  nouns text[] := ARRAY['customers', 'orders', 'order_items', 'invoices', 'invoice_lines', 'payments', 'products',
+    'product_prices', 'shipments', 'accounts', 'users', 'sessions', 'events', 'subscriptions', 'plans', 'coupons',
+    'refunds', 'returns', 'suppliers', 'warehouses', 'stock_levels', 'carts', 'reviews', 'tickets', 'campaigns'];
+  qualified text;
+BEGIN
+  FOR s IN 0..9 LOOP
+    EXECUTE format('CREATE SCHEMA big_%s', s);
+  END LOOP;
+  FOR i IN 0..{BIG_TABLES - 1} LOOP
+    qualified := format('big_%s.%I', i % 10, nouns[1 + (i / 10) % 25] || '_' || i / 250);
+    EXECUTE format('CREATE TABLE %s (id bigint PRIMARY KEY, %s bigint, name text, %s text,
+                    created_at timestamptz NOT NULL DEFAULT now(), amount numeric(12,2))',
+                   qualified, (ARRAY['customer_id', 'order_id', 'account_id'])[1 + i % 3],
+                   CASE WHEN i % 5 = 0 THEN 'email' ELSE 'status' END);
+    IF i % 4 = 0 THEN
+      EXECUTE format('COMMENT ON TABLE %s IS %L', qualified, 'generated table ' || i);
+    END IF;
+    IF i % 250 = 249 THEN
+      COMMIT;
+    END IF;
+  END LOOP;
+END $$"""
+BIG_SEARCHES = ("email", "customer", "order_items")
+
+
+def build_big_database(admin_url: str, rebuild: bool) -> str:
+    """The 10,000-table database, built once (about 15 s)."""
+    url = make_conninfo(admin_url, dbname=BIG_DB)
+    count = (f"SELECT count(*) = {BIG_TABLES} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+             " WHERE n.nspname LIKE 'big\\_%' AND c.relkind = 'r'")  # fmt: skip
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BIG_DB]).fetchone()
+        if exists and not rebuild:
+            with psycopg.connect(url) as big:
+                ready = big.execute(count).fetchone()  # type: ignore[arg-type]
+            if ready and ready[0]:
+                return url
+        conn.execute(f"DROP DATABASE IF EXISTS {BIG_DB} WITH (FORCE)")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {BIG_DB}")  # type: ignore[arg-type]
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(BIG_SQL)  # type: ignore[arg-type]  # alone: a DO block commits only outside a transaction
+        conn.execute("ANALYZE pg_class, pg_attribute, pg_namespace, pg_description, pg_constraint, pg_index")
+    print(f"built the {BIG_TABLES:,}-table database in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return url
 
 
 def build_database(admin_url: str, rebuild: bool) -> str:
@@ -120,7 +381,9 @@ def build_database(admin_url: str, rebuild: bool) -> str:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
         if exists and not rebuild:
             with psycopg.connect(url) as bench:
-                ready = bench.execute("SELECT to_regclass('bench_a.wide') IS NOT NULL").fetchone()
+                ready = bench.execute(
+                    "SELECT to_regclass('bench_a.wide') IS NOT NULL AND to_regclass('sales.wide_events') IS NOT NULL"
+                ).fetchone()
             if ready and ready[0]:
                 return url
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")  # type: ignore[arg-type]
@@ -128,6 +391,7 @@ def build_database(admin_url: str, rebuild: bool) -> str:
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SCHEMA_SQL)  # type: ignore[arg-type]
+        conn.execute("VACUUM")  # now, not by autovacuum during the first measurements
     print(f"built the benchmark database in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return url
 
@@ -340,19 +604,47 @@ def text_bytes(result: dict[str, Any]) -> int:
     return sum(len(block.get("text", "").encode()) for block in result.get("content", []))
 
 
-async def floor_action(conn: psycopg.AsyncConnection[Any], workload: str) -> Callable[[], Awaitable[int]]:
-    """The same query in this process: execute on an open connection and fetch every row."""
-    tool, args, sql = WORKLOADS[workload]
-    params: list[Any] = []
+def like_word(word: str) -> str:
+    """An ILIKE pattern matching `word` anywhere, its wildcards escaped."""
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def floor_queries(
+    conn: psycopg.AsyncConnection[Any], tool: str, args: dict[str, Any], sql: str | None
+) -> list[tuple[str, list[Any]]]:
+    """A workload's floor: the statements (with their parameters) this process runs in its place."""
+    if sql:
+        return [(sql, [])]
     if tool == "list_tables":
-        sql, params = ps.LIST_TABLES_SQL, [None, args["schema"], None, 500]
-    elif tool == "describe_table":
-        sql, params = ps.DESCRIBE_TABLE_SQL, [None, "bench_a", "t050", False, False]
+        return [(LIST_TABLES_FLOOR, [args["schema"]])]
+    if tool == "describe_table":
+        found = await (await conn.execute("SELECT %s::regclass::oid", [args["table"]])).fetchone()
+        assert found is not None
+        return [(query.format(oid=int(found[0])), []) for query in DESCRIBE_TABLE_FLOOR]
+    if tool == "search_schema":
+        return [(SEARCH_SCHEMA_FLOOR, [like_word(args["query"])])]
+    raise ValueError(f"no floor for {tool}")
+
+
+async def floor_action(conn: psycopg.AsyncConnection[Any], workload: str) -> Callable[[], Awaitable[int]]:
+    """The workload's floor in this process: its statements on an open connection, one after another, fetching
+    every row; the action returns the number of rows."""
+    tool, args, sql = WORKLOADS[workload]
+    return await floor_action_for(conn, tool, args, sql)
+
+
+async def floor_action_for(
+    conn: psycopg.AsyncConnection[Any], tool: str, args: dict[str, Any], sql: str | None = None
+) -> Callable[[], Awaitable[int]]:
+    queries = await floor_queries(conn, tool, args, sql)
     raw = psycopg.AsyncRawCursor(conn)
 
     async def run() -> int:
-        await raw.execute(sql, params or None)  # type: ignore[arg-type]
-        return len(await raw.fetchall())
+        rows = 0
+        for query, params in queries:
+            await raw.execute(query, params or None)  # type: ignore[arg-type]
+            rows += len(await raw.fetchall())
+        return rows
 
     return run
 
@@ -536,7 +828,62 @@ async def run(url: str, rounds: int, per_round: int, reference_entry: Path | Non
     return results
 
 
-TARGETS = {"select_1": 4.0, "wide_1000": 2.0, "list_tables_100": 3.0, "describe_table": 3.0}
+# The issue's targets, p50 over stdio as a multiple of the floor (None: none set).
+TARGETS: dict[str, float | None] = {"select_1": 4.0, "wide_1000": 2.0, "list_tables_sales": 2.0,
+                                    "describe_wide_events": 2.0, "search_schema": None}  # fmt: skip
+
+
+async def search_big(url: str, rounds: int, per_round: int) -> dict[str, Any]:
+    """search_schema over stdio on the 10,000-table database against its floor, per query: the first call (a fresh
+    server), then p50 and p95 of calls interleaved with the floor round by round."""
+    env = {**os.environ, "DATABASE_URL": url, "POSTGRES_MAX_ROWS": "1000", "MCP_MAX_RESPONSE_BYTES": "10000000",
+           "MCP_LOG_LEVEL": "WARNING"}  # fmt: skip
+    series: dict[tuple[str, str], Series] = {}
+    found: dict[str, Any] = {}
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    stdio = StdioServer(SERVER_ARGV, env)
+    await stdio.start()
+    try:
+        for word in BIG_SEARCHES:
+            started = time.perf_counter()
+            result, _ = await stdio.call("search_schema", {"query": word})
+            found[word] = {"first_call_ms": (time.perf_counter() - started) * 1000, "text_bytes": text_bytes(result),
+                           "is_error": bool(result.get("isError"))}  # fmt: skip
+        for _ in range(rounds):
+            for word in BIG_SEARCHES:
+                args = {"query": word}
+                floor = await floor_action_for(conn, "search_schema", args)
+                await timed(series.setdefault(("floor", word), Series()), floor, per_round)
+
+                async def via_stdio(args: dict[str, Any] = args) -> int:
+                    return text_bytes((await stdio.call("search_schema", args))[0])
+
+                await timed(series.setdefault(("stdio", word), Series()), via_stdio, per_round)
+    finally:
+        await stdio.stop()
+        await conn.close()
+    for (who, word), data in series.items():
+        found[word][who] = data.summary()
+    for data in found.values():
+        data["stdio"]["ratio_p50"] = data["stdio"]["p50_ms"] / data["floor"]["p50_ms"]
+    return found
+
+
+def search_markdown(found: dict[str, Any]) -> str:
+    lines = [f"search_schema on {BIG_TABLES:,} tables in 10 schemas (stdio; target: well under a second)", "",
+             "| query | floor rows | floor p50 / p95 ms | first call ms | stdio p50 / p95 ms | stdio ×floor "
+             "| text bytes |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for word, data in found.items():
+        floor, stdio = data["floor"], data["stdio"]
+        error = " (error)" if data["is_error"] else ""
+        lines.append(
+            f"| {word} | {floor['bytes']:,.0f} | {floor['p50_ms']:.1f} / {floor['p95_ms']:.1f} | "
+            f"{data['first_call_ms']:.1f} | **{stdio['p50_ms']:.1f}** / {stdio['p95_ms']:.1f} | "
+            f"{stdio['ratio_p50']:.2f}× | {stdio['bytes']:,.0f}{error} |"
+        )
+    lines.append(f"\nFloor: {FLOOR_LEGEND['search_schema']}, every row fetched, in this process with psycopg.")
+    return "\n".join(lines)
+
 
 # Read-only SQL an attacker with a valid token can send (issue 10): each must cost the server at most its idle
 # memory + 64 MB and answer with a normal (truncated) result.
@@ -678,6 +1025,9 @@ async def slow_headers(env: dict[str, str], connections: int = 500, seconds: flo
 CONTEXT_CALLS = {
     "list_schemas": ("list_schemas", {}),
     "list_tables bench_a (100 tables)": ("list_tables", {"schema": "bench_a"}),
+    "list_tables sales (104)": ("list_tables", {"schema": "sales"}),
+    "describe_table sales.wide_events": ("describe_table", {"table": "sales.wide_events"}),
+    "search_schema customer": ("search_schema", {"query": "customer"}),
     "describe_table bench_a.wide": ("describe_table", {"table": "bench_a.wide"}),
     "describe_table bench_a.t050": ("describe_table", {"table": "bench_a.t050"}),
     "get_relationships bench_a.t050": ("get_relationships", {"table": "bench_a.t050"}),
@@ -706,13 +1056,35 @@ async def context(url: str) -> dict[str, Any]:
     return found
 
 
+# The issue's targets for what the model reads: bytes of tools/list; structured ÷ text for every call; bytes of
+# one call's structured content, or of both its forms.
+CONTEXT_TOOLS_LIST_BYTES = 6_000
+CONTEXT_RATIO = 1.10
+CONTEXT_STRUCTURED_BYTES = {"describe_table sales.wide_events": 2_400}
+CONTEXT_BOTH_BYTES = {"execute_sql 1,000 wide rows": 250_000}
+
+
+def missed(value: float, limit: float) -> str:
+    return " **MISSED**" if value > limit else ""
+
+
 def context_markdown(found: dict[str, Any]) -> str:
-    lines = [f"tools/list: **{found['tools_list_bytes']:,} bytes** (target ≤ 6,000)", "",
-             "| call | text bytes | structured JSON bytes | structured ÷ text |", "|---|---|---|---|"]  # fmt: skip
+    listed, limit = found["tools_list_bytes"], CONTEXT_TOOLS_LIST_BYTES
+    lines = [f"tools/list: **{listed:,} bytes** (target ≤ {limit:,}){missed(listed, limit)}", "",
+             "| call | text bytes | structured JSON bytes | structured ÷ text | target |",
+             "|---|---|---|---|---|"]  # fmt: skip
     for name in CONTEXT_CALLS:
         data = found[name]
-        ratio = data["structured"] / data["text"] if data["text"] else 0
-        lines.append(f"| {name} | {data['text']:,} | {data['structured']:,} | {ratio:.2f} |")
+        text, structured = data["text"], data["structured"]
+        ratio = structured / text if text else 0
+        targets = [f"÷ ≤ {CONTEXT_RATIO:.2f}{missed(ratio, CONTEXT_RATIO)}"]
+        if name in CONTEXT_STRUCTURED_BYTES:
+            limit = CONTEXT_STRUCTURED_BYTES[name]
+            targets.append(f"structured ≤ {limit:,}{missed(structured, limit)}")
+        if name in CONTEXT_BOTH_BYTES:
+            limit = CONTEXT_BOTH_BYTES[name]
+            targets.append(f"each form ≤ {limit:,}{missed(max(text, structured), limit)}")
+        lines.append(f"| {name} | {text:,} | {structured:,} | {ratio:.2f} | {'; '.join(targets)} |")
     return "\n".join(lines)
 
 
@@ -735,6 +1107,12 @@ def hostile_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def target_cell(target: float | None, ratio: float) -> str:
+    if target is None:
+        return "—"
+    return f"≤ {target}×" + (" **MISSED**" if ratio > target else "")
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = ["| workload | floor p50 ms | stdio p50 / p95 / p99 ms | stdio ×floor | HTTP ×floor | reference ×floor "
              "| text bytes (ours / reference) | target |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -745,8 +1123,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {data['floor']['p50_ms']:.3f} | {stdio['p50_ms']:.2f} / {stdio['p95_ms']:.2f} / "
             f"{stdio['p99_ms']:.2f} | **{stdio['ratio_p50']:.2f}×** | {http['ratio_p50']:.2f}× | {ref_ratio} | "
-            f"{stdio['bytes']:,.0f}{ref_bytes} | ≤ {TARGETS[name]}× |"
+            f"{stdio['bytes']:,.0f}{ref_bytes} | {target_cell(TARGETS.get(name), stdio['ratio_p50'])} |"
         )
+    legend = "; ".join(f"{name}: {FLOOR_LEGEND[WORKLOADS[name][0]]}" for name in results["workloads"])
+    lines.append(f"\nFloors, run in this process with psycopg on an open connection, every row fetched: {legend}.")
     server = results["server"]
     whole = server["whole_table"]
     floor_rate = server["floor_calls_per_s_8"]
@@ -782,6 +1162,8 @@ def main() -> int:
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON results")
     parser.add_argument("--hostile", action="store_true", help="only the hostile payloads: peak RSS and latency")
     parser.add_argument("--context", action="store_true", help="only what each tool gives the model, in bytes")
+    parser.add_argument("--search", action="store_true", help=f"only search_schema on {BIG_TABLES:,} tables")
+    # --rebuild with --search rebuilds the 10,000-table database only
     args = parser.parse_args()
     server = None
     admin_url = args.url
@@ -790,7 +1172,7 @@ def main() -> int:
 
         server = pgserver.get_server(tempfile.mkdtemp(prefix="pg-mcp-bench-"), cleanup_mode="delete")
         admin_url = server.get_uri()
-    url = build_database(admin_url, args.rebuild)
+    url = build_big_database(admin_url, args.rebuild) if args.search else build_database(admin_url, args.rebuild)
     # This process parses every answer: its own full garbage collections, scanning everything imported, added
     # 40 ms to one timed call in twenty, floor included. Frozen, they stay short (switched off instead, the
     # SELECT 1 floor measured 40% slower, which would flatter every ratio).
@@ -799,6 +1181,11 @@ def main() -> int:
         found = asyncio.run(context(url))
         Path(args.json).write_text(json.dumps(found, indent=1))
         print(context_markdown(found))
+        return 0
+    if args.search:  # the rounds as given, a tenth of the calls per round: a search of the big catalog is slower
+        found = asyncio.run(search_big(url, args.rounds, max(1, args.per_round // 10)))
+        Path(args.json).write_text(json.dumps(found, indent=1))
+        print(search_markdown(found))
         return 0
     if args.hostile:
         found = asyncio.run(hostile(url))

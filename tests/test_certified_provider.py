@@ -133,7 +133,7 @@ async def test_the_sdk_client_completes_the_flow_with_registration(issuer: str, 
     assert "execute_sql" in tools and result.structured_content["rows"] == [[500]]
     assert landed["iss"] == BASE and storage.client and storage.client.client_id == CLIENT_ID
     assert refreshed.status_code == 200 and refreshed.headers["cache-control"] == "no-store"
-    assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 6
+    assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == len(ps.TOOL_NAMES)
 
 
 async def test_a_claude_ai_style_client_with_a_metadata_document(issuer: str, database_url: str) -> None:
@@ -166,7 +166,7 @@ async def test_a_claude_ai_style_client_with_a_metadata_document(issuer: str, da
             listed = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=bearer)
     assert back.headers["location"].startswith(claude + "?") and landed["iss"] == BASE
     assert tokens.status_code == 200, tokens.text
-    assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 6
+    assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == len(ps.TOOL_NAMES)
 
 
 async def test_provider_errors_reach_the_client_with_its_state(issuer: str, database_url: str) -> None:

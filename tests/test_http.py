@@ -65,6 +65,7 @@ async def test_every_tool_over_http(database_url: str, stateless: bool, mode: st
             "describe_table": {"table": "shop.orders"},
             "get_relationships": {"table": "shop.orders"},
             "list_enums": {},
+            "search_schema": {"query": "customer"},
             "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
         }
         results = {name: await client.call_tool(name, args) for name, args in calls.items()}
@@ -191,7 +192,7 @@ async def test_both_eras_over_a_real_socket(database_url: str, mode: str) -> Non
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http), mode=mode) as client:
             tools = await client.list_tools()
             result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
-    assert len(tools.tools) == 6 and not result.is_error
+    assert len(tools.tools) == len(ps.TOOL_NAMES) and not result.is_error
     assert result.structured_content is not None and result.structured_content["row_count"] == 1
 
 

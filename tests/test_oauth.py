@@ -332,7 +332,7 @@ async def test_token_endpoint_relays_with_the_secret_and_checks_the_redirect_uri
         assert tokens.headers["cache-control"] == "no-store"
         assert jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})["iss"] == ISSUER
         assert refreshed.status_code == 200 and refreshed.json()["refresh_token"] == "refresh-1"
-        assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == 6
+        assert listed.status_code == 200 and len(listed.json()["result"]["tools"]) == len(ps.TOOL_NAMES)
         assert forged.json()["error"] == "invalid_grant" and other_grant.json()["error"] == "unsupported_grant_type"
         exchange = provider.token_requests[0]
         assert exchange["redirect_uri"] == f"{BASE}/oauth/callback" and exchange["code_verifier"] == verifier

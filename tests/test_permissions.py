@@ -66,6 +66,12 @@ async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str
         catalog = await call(client, "execute_sql", sql="SELECT count(*) > 0 FROM pg_catalog.pg_class")
         relationships = await call(client, "get_relationships", table="shop.customers")
         enums = await call(client, "list_enums")
+        searched = await call(client, "search_schema", query="id")
+        shipped = await call(client, "search_schema", query="shipped")
+    columns_of = {name.rsplit(".", 1)[0] for kind, name, _ in searched.data["rows"] if kind == "column"}
+    assert columns_of == {"shop.customers", "shop.orders"}  # not order_items, products, hr.employees, …
+    assert shipped.data["rows"] == [["enum value", "shop.order_status", "'shipped' (used by shop.orders.status)"],
+                                    ["column", "shop.orders.shipped_within", "interval"]]  # fmt: skip
     assert enums.data["enums"] == ["shop.order_status: pending|paid|shipped|delivered|cancelled  (used by "
                                    "shop.orders.status)"]  # fmt: skip
     assert [row[0] for row in schemas.data["rows"]] == ["shop"]

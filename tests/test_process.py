@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, ps
 from mcp import Client, StdioServerParameters
 from test_config import run_server
 
@@ -27,7 +27,7 @@ async def test_stdio_server_serves_every_tool(database_url: str) -> None:
         tools = {t.name for t in (await client.list_tools()).tools}
         result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
         refused = await client.call_tool("execute_sql", {"sql": "DROP TABLE shop.orders"})
-    assert tools == {"list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql"}
+    assert tools == set(ps.TOOL_NAMES)
     assert result.structured_content == {**result.structured_content, "rows": [[2000]]}  # type: ignore[dict-item]
     assert refused.is_error and "DROP refused" in refused.content[0].text  # type: ignore[union-attr]
 
@@ -42,7 +42,7 @@ def test_check_reports_posture_and_runs_every_tool(database_url: str, reader_url
     superuser = run_server("--check", env={"DATABASE_URL": database_url})
     assert superuser.returncode == 0, superuser.stdout + superuser.stderr
     assert "role posture: NOT read-only" in superuser.stdout and "role is a superuser" in superuser.stdout
-    for tool in ("list_schemas", "list_tables", "describe_table", "get_relationships", "list_enums", "execute_sql"):
+    for tool in ps.TOOL_NAMES:
         assert f"ok   {tool}(" in superuser.stdout
     assert superuser.stdout.strip().endswith("check passed")
     assert "calls run as: pg_read_all_data (privileges dropped with SET LOCAL ROLE)" in superuser.stdout
@@ -120,7 +120,7 @@ def test_stdout_to_a_file_works(database_url: str, tmp_path: Any) -> None:
             time.sleep(0.05)
         _, stderr = server.communicate(timeout=30)  # closes stdin: the server ends
     answers = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [a["id"] for a in answers] == [1, 2] and len(answers[1]["result"]["tools"]) == 6
+    assert [a["id"] for a in answers] == [1, 2] and len(answers[1]["result"]["tools"]) == len(ps.TOOL_NAMES)
     assert server.returncode == 0 and b"Traceback" not in stderr
 
 
@@ -152,5 +152,5 @@ def test_an_oversized_stdio_message_is_answered_and_serving_goes_on(database_url
         "error": {"code": -32600, "message": answers[1]["error"]["message"]},
     }
     assert "refused unread" in answers[1]["error"]["message"]
-    assert answers[2]["id"] == 2 and len(answers[2]["result"]["tools"]) == 6
+    assert answers[2]["id"] == 2 and len(answers[2]["result"]["tools"]) == len(ps.TOOL_NAMES)
     assert peak_kb < 200_000, f"peak RSS {peak_kb} kB"  # ~95 MB idle; the 40 MB line never sat in memory whole

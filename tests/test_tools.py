@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ async def test_tools_list_matches_snapshot(config: ps.Config, mode: str) -> None
     seen = [
         {
             "name": t.name,
-            "title": t.annotations.title if t.annotations else None,
             "description": t.description,
             "input_schema": t.input_schema,
             "output_schema": t.output_schema,
@@ -41,13 +41,7 @@ async def test_tools_list_matches_snapshot(config: ps.Config, mode: str) -> None
     assert SNAPSHOT.exists(), "no tools/list snapshot: run with UPDATE_SNAPSHOTS=1 to write it"
     assert seen == json.loads(SNAPSHOT.read_text()), "tools/list changed: rerun with UPDATE_SNAPSHOTS=1 if meant"
     for tool in seen:
-        assert tool["annotations"] == {
-            "title": tool["title"],
-            "readOnlyHint": True,
-            "destructiveHint": False,
-            "idempotentHint": True,
-            "openWorldHint": False,
-        }
+        assert tool["annotations"] == {"readOnlyHint": True, "openWorldHint": False}  # the rest only mean writes
         assert tool["output_schema"]
 
 
@@ -105,7 +99,7 @@ async def test_list_tables_caps_a_huge_schema(database_url: str) -> None:
     assert wide.data["total"] == 120 and len(wide.data["rows"]) == 50 and wide.data["truncated"] is True
     assert "showing the first 50: pass a pattern to narrow" in wide.text
     assert records(wide.data)[0] == {
-        "name": "t001", "kind": "table", "est_rows": 0, "size": "0 bytes", "comment": "first of many"
+        "name": "t001", "kind": "table", "est_rows": 0, "size": "0 kB", "comment": "first of many"
     }  # fmt: skip
     assert [t["name"] for t in records(narrowed.data)] == [f"t00{i}" for i in range(1, 10)]
 
@@ -150,12 +144,15 @@ async def test_describe_table_columns_details(config: ps.Config) -> None:
     orders, products, customers = await describe(config, "shop.orders", "shop.products", "shop.customers")
     cols = {c.split()[0]: c.split(" [")[0] for c in orders.data["columns"]}  # without the value profile
     assert cols["id"] == "id bigint not null identity always"
-    assert cols["status"] == ("status shop.order_status not null default 'pending'::shop.order_status "
-                              "enum(pending|paid|shipped|delivered|cancelled)")  # fmt: skip
+    # its profile names every value with its share, so the enum's own list would say it twice
+    assert orders.data["columns"][2] == (
+        "status shop.order_status not null default 'pending'::shop.order_status "
+        "[values pending 20%, paid 20%, shipped 20%, delivered 20%, cancelled 20%]"
+    )
     assert orders.data["columns"][-1].endswith("-- sum of line totals, in USD")
     assert cols["shipped_within"] == "shipped_within interval"
-    assert "products_active_idx: btree (category_id) WHERE (NOT discontinued)" in products.data["indexes"]
-    assert "products_sku_key: unique btree (sku)" in products.data["indexes"]
+    # btree is the default method; an index behind a key or unique constraint is that constraint's line
+    assert products.data["indexes"] == ["products_active_idx: (category_id) WHERE (NOT discontinued)"]
     assert products.data["unique"] == ["(sku) [products_sku_key]"]
     assert "(referred_by) → shop.customers(id) [customers_referred_by_fkey] on delete set null" in customers.data[
         "foreign_keys"]  # fmt: skip
@@ -450,23 +447,39 @@ async def test_value_profiles_come_from_the_statistics(database_url: str) -> Non
     the range. A table never analyzed says so; MCP_VALUE_PROFILES=false turns profiles off."""
     from conftest import objects
 
-    setup = "CREATE TABLE public.unanalyzed (id int); INSERT INTO public.unanalyzed VALUES (1)"
-    with objects(database_url, setup, "DROP TABLE IF EXISTS public.unanalyzed") as url:
+    setup = (
+        "CREATE TABLE public.unanalyzed (id int); INSERT INTO public.unanalyzed VALUES (1);"
+        "CREATE TABLE public.profiled AS SELECT md5(g::text)::uuid AS u, jsonb_build_object('k', g) AS doc,"
+        " repeat('long text ', 4) || g AS long, 'C-' || g AS code, timestamptz '2025-03-01 10:00:00.123456+00'"
+        " + g * interval '1 second' AS at FROM generate_series(1, 200) g; ANALYZE public.profiled"
+    )
+    teardown = "DROP TABLE IF EXISTS public.unanalyzed, public.profiled"
+    with objects(database_url, setup, teardown) as url:
         async with connect(ps.Config(conn=url)) as client:
             orders = await call(client, "describe_table", table="shop.orders")
             customers = await call(client, "describe_table", table="shop.customers")
             fresh = await call(client, "describe_table", table="public.unanalyzed")
+            profiled = await call(client, "describe_table", table="public.profiled")
         async with connect(ps.Config(conn=url, value_profiles=False)) as client:
             plain = await call(client, "describe_table", table="shop.orders")
     status = next(c for c in orders.data["columns"] if c.startswith("status "))
-    assert status.endswith("[5 distinct, common pending 20%, paid 20%, shipped 20%, delivered 20%, cancelled 20%]")
+    assert status.endswith("[values pending 20%, paid 20%, shipped 20%, delivered 20%, cancelled 20%]")
     shipped = next(c for c in orders.data["columns"] if c.startswith("shipped_within "))
     assert "[nulls 40%, " in shipped
     email = next(c for c in customers.data["columns"] if c.startswith("email "))
-    assert "[unique, range customer" in email  # the ends depend on the collation
+    assert "[unique, customer" in email  # the range; its ends depend on the collation
+    ordered = next(c for c in orders.data["columns"] if c.startswith("ordered_at "))
+    assert re.fullmatch(r"ordered_at timestamptz not null \[unique, \d{4}-\d\d-\d\d … \d{4}-\d\d-\d\d\]", ordered)
+    # a range only where it says something: not a uuid's or a document's ends, nor long strings cut alike;
+    # timestamps within one day keep their time, to the second
+    assert profiled.data["columns"][:4] == ["u uuid [unique]", "doc jsonb [unique]", "long text [unique]",
+                                            "code text [unique, C-1 … C-99]"]  # fmt: skip
+    assert re.fullmatch(r"at timestamptz \[unique, 2025-03-01 10:00:01\+00 … 2025-03-01 10:03:20\+00\]",
+                        profiled.data["columns"][4])  # fmt: skip
     assert fresh.data["note"] == "never analyzed: no row estimate or value profiles until ANALYZE public.unanalyzed"
     assert "note: never analyzed" in fresh.text
     assert not any("[" in column for column in plain.data["columns"] if " enum(" not in column)
+    assert " enum(pending|paid|shipped|delivered|cancelled)" in plain.text  # no profile: the enum lists its values
 
 
 async def test_join_paths_between_two_tables(config: ps.Config) -> None:
@@ -497,3 +510,61 @@ async def test_an_unknown_column_lists_the_columns_there_are(config: ps.Config) 
     assert guessed.is_error and "ERROR 42703" in guessed.text
     assert "NOTE: columns of shop.customers: id, email, name, country, referred_by, created_at" in guessed.text
     assert "HINT: Perhaps you meant" in close.text and "NOTE: columns of" not in close.text
+
+
+async def test_search_schema_finds_names_values_and_comments_ranked(config: ps.Config) -> None:
+    """One call finds where things are: exact names first, then prefixes, then names holding the word, then
+    comments; several words narrow (each in the path or comment, one in the object's own name or comment)."""
+    async with connect(config) as client:
+        email = await call(client, "search_schema", query="Email")
+        customer = await call(client, "search_schema", query="customer")
+        both = await call(client, "search_schema", query="customer email")
+        shipped = await call(client, "search_schema", query="shipped")
+        path = await call(client, "search_schema", query="shop.orders")
+        quoted = await call(client, "search_schema", query='"Mixed Case"')
+        literal = await call(client, "search_schema", query="ship_%")
+        empty = await call(client, "search_schema", query="  ")
+    assert email.data == {"total": 2, "truncated": False, "columns": ["kind", "name", "detail"],
+                          "rows": [["column", "hr.employees.email", "text"],
+                                   ["column", "shop.customers.email", "text"]]}  # fmt: skip
+    assert email.text.splitlines()[:2] == ["2 matches for 'Email'", '["kind","name","detail"]']
+    found = [(kind, name) for kind, name, _ in customer.data["rows"]]
+    assert found[0] == ("table", "shop.customers")  # a prefix of its name
+    assert found[-2:] == [("schema", "shop"), ("column", "shop.customers.referred_by")]  # comments only, last
+    assert ("column", "shop.orders.customer_id") in found
+    assert both.data["rows"] == [["column", "shop.customers.email", "text"]]
+    assert shipped.data["rows"][0][:2] == ["enum value", "shop.order_status"]
+    assert shipped.data["rows"][0][2].startswith("'shipped' (used by ") and "shop.orders.status" in shipped.text
+    assert path.data["rows"][0] == ["table", "shop.orders", None] and path.data["total"] == 7
+    assert quoted.data["rows"] == [["table", 'public."Mixed Case"', None]]
+    assert literal.data["total"] == 0 and "try a shorter word" in literal.text  # % and _ match themselves
+    assert empty.is_error and "query is empty" in empty.text
+
+
+async def test_search_schema_is_capped_and_kept_to_the_exposed_schemas(database_url: str) -> None:
+    async with connect(ps.Config(conn=database_url)) as client:
+        many = await call(client, "search_schema", query="t0")
+    async with connect(ps.Config(conn=database_url, schemas=("shop",))) as client:
+        shop_only = await call(client, "search_schema", query="email")
+        used = await call(client, "search_schema", query="shipped")
+    assert many.data["truncated"] is True and many.data["total"] == 99 and len(many.data["rows"]) == ps.SEARCH_RESULTS
+    assert "99 matches for 't0'; the first 40 shown: add a word to narrow" in many.text
+    assert shop_only.data["rows"] == [["column", "shop.customers.email", "text"]]
+    assert used.data["rows"][0][2] == "'shipped' (used by shop.orders.status)"  # public.types_zoo is not shown
+
+
+async def test_an_unknown_function_suggests_what_there_is(config: ps.Config) -> None:
+    """42883: the signatures the name has, PostgreSQL's word for another dialect's function, or the closest
+    names; never a function the caller may not run."""
+    async with connect(config) as client:
+        cast = await call(client, "execute_sql", sql="SELECT round(1.5::float8, 2)")
+        dialect = await call(client, "execute_sql", sql="SELECT datediff('day', now(), now())")
+        typo = await call(client, "execute_sql", sql="SELECT lenght('x')")
+        denied = await call(client, "execute_sql", sql="SELECT pg_terminate_backen(1)")
+        nothing = await call(client, "execute_sql", sql="SELECT zzz_no_such_thing(1)")
+    assert "ERROR 42883" in cast.text
+    assert "NOTE: round takes: round(double precision), round(numeric), round(numeric, integer); cast" in cast.text
+    assert "NOTE: datediff is another SQL dialect's; in PostgreSQL: subtract: date - date gives days" in dialect.text
+    assert "NOTE: Did you mean: length?" in typo.text
+    assert "ERROR 42883" in denied.text and "NOTE" not in denied.text  # pg_terminate_backend is refused: not offered
+    assert "ERROR 42883" in nothing.text and "NOTE" not in nothing.text
