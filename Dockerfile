@@ -26,6 +26,7 @@ ENV MCP_TRANSPORT=streamable-http \
     MCP_HOST=0.0.0.0 \
     MCP_PORT=8000
 EXPOSE 8000
+# The port the server listens on, wherever MCP_PORT (docker run -e MCP_PORT=...) moved it.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('MCP_PORT', '8000'), timeout=2)"]
 ENTRYPOINT ["python", "-m", "postgres_server"]

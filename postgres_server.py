@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import datetime
 import difflib
 import fnmatch
 import gc
@@ -253,6 +254,16 @@ SETTINGS: tuple[Setting, ...] = (
             _parse_bool, "match permissions principals by an email the issuer did not verify", is_switch=True),
     Setting("log_level", "--log-level", ("MCP_LOG_LEVEL",), "INFO",
             lambda v: _choice("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "log level (stderr)"),
+    Setting("metrics", "--metrics", ("MCP_METRICS",), False, _parse_bool,
+            "serve GET /metrics in the Prometheus text format (HTTP transport)", is_switch=True),
+    Setting("metrics_public", "--metrics-public", ("MCP_METRICS_PUBLIC",), False, _parse_bool,
+            "serve /metrics without the bearer/OAuth check /mcp has", is_switch=True),
+    Setting("audit_log", "--audit-log", ("MCP_AUDIT_LOG",), None, lambda v: v.strip() or None,
+            "one JSON line per call: stderr, or a file path to append to"),
+    Setting("audit_sql", "--audit-sql", ("MCP_AUDIT_SQL",), "text", _choice("text", "fingerprint"),
+            "the audit record's SQL: text, or fingerprint (the statement's shape, without its values)"),
+    Setting("audit_params", "--audit-params", ("MCP_AUDIT_PARAMS",), False, _parse_bool,
+            "record execute_sql's parameter values in the audit log (default: only how many)", is_switch=True),
 )
 # fmt: on
 
@@ -313,6 +324,11 @@ class Config:
     allowed_settings: tuple[str, ...] = ()
     trust_unverified_email: bool = False
     log_level: str = "INFO"
+    metrics: bool = False
+    metrics_public: bool = False
+    audit_log: str | None = None
+    audit_sql: str = "text"
+    audit_params: bool = False
     command: Literal["serve", "check", "demo"] = "serve"
 
     @property
@@ -362,6 +378,7 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     args = vars(build_arg_parser().parse_args(argv))
     refuse_unsafe_settings(env)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # where each value came from (a flag or an environment variable), for errors
     for setting in SETTINGS:
         source, raw = setting.flag, args.get(setting.key)
         if raw is None:
@@ -369,6 +386,7 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
         if raw is None:
             values[setting.key] = setting.default
             continue
+        sources[setting.key] = source
         try:
             values[setting.key] = setting.parse(raw)
         except ValueError as exc:
@@ -376,7 +394,7 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
             raise ConfigError(f"{source} {exc}{shown}") from None
     values["command"] = "demo" if args.get("demo") else "check" if args.get("check") else "serve"
     config = Config(**values)
-    validate_config(config)
+    validate_config(config, sources)
     if config.permissions_file:
         load_permissions(config.permissions_file)  # every mistake in the file stops the start-up here
     return config
@@ -409,18 +427,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def validate_config(config: Config) -> None:
+def validate_config(config: Config, sources: dict[str, str] | None = None) -> None:
+    """Settings that make no sense together: one line naming each as it was given (flag or variable)."""
+
+    def named(key: str) -> str:
+        return (sources or {}).get(key) or next(s.env[0] for s in SETTINGS if s.key == key)
+
     if config.workers > 1 and not (config.transport == "streamable-http" and config.stateless):
-        raise ConfigError("MCP_WORKERS > 1 needs --transport streamable-http and --stateless (sessions live in one "
-                          "process)")  # fmt: skip
+        raise ConfigError(f"{named('workers')} {config.workers} needs --transport streamable-http and --stateless "
+                          "(sessions live in one process)")  # fmt: skip
     if config.pool_min > config.pool_max:
-        raise ConfigError(f"MCP_POOL_MIN ({config.pool_min}) must not exceed MCP_POOL_MAX ({config.pool_max})")
+        raise ConfigError(f"{named('pool_min')} ({config.pool_min}) must not exceed {named('pool_max')} "
+                          f"({config.pool_max})")  # fmt: skip
     if bool(config.auth_issuer) != bool(config.auth_client_id):
         raise ConfigError("MCP_AUTH_ISSUER and MCP_AUTH_CLIENT_ID go together: set both to accept OAuth tokens "
                           "and serve the OAuth endpoints, or neither")  # fmt: skip
     if config.oauth and config.workers > 1 and not config.oauth_state_secret:
         raise ConfigError("MCP_OAUTH_STATE_SECRET is required with several workers: every worker must open the "
                           "OAuth state another one sealed")  # fmt: skip
+    if config.audit_log and config.audit_log != "stderr":
+        os.close(open_audit_file(config.audit_log))  # an unwritable path stops the start-up, not the first call
+    if config.metrics and config.transport != "streamable-http":
+        raise ConfigError(f"{named('metrics')} needs --transport streamable-http: /metrics is served over HTTP")
     remote = config.transport == "streamable-http" and not is_loopback(config.host)
     if remote and not config.api_token and not config.oauth and not config.allow_unauthenticated:
         raise ConfigError(
@@ -2163,6 +2191,19 @@ class App:
     _scopes: dict[tuple[Role | None, bool, str | None, str | None], Scope] = field(default_factory=dict)
     shares: dict[str, tuple[asyncio.Semaphore, list[int]]] = field(default_factory=dict)  # per principal: slots, users
     shapes: dict[int, tuple[ResultColumn, ...]] = field(default_factory=dict)  # agent SELECTs' result columns
+    metrics: Metrics | None = None  # MCP_METRICS
+    audit: AuditLog | None = None  # MCP_AUDIT_LOG
+
+    def observe(self, call: CallRecord) -> None:
+        """Count the call (/metrics) and write it down (the audit trail). A failing audit file is logged, not
+        fatal: the call already ran."""
+        if self.metrics is not None:
+            self.metrics.record(call, self.pool)
+        if self.audit is not None:
+            try:
+                self.audit.record(call)
+            except OSError as exc:
+                log.error("cannot write the audit record of a %s call (MCP_AUDIT_LOG): %s", call.tool, exc.strerror)
 
     @contextlib.asynccontextmanager
     async def fair_share(self, who: str | None) -> AsyncIterator[None]:
@@ -2276,7 +2317,11 @@ class App:
         except Exception as exc:
             return (
                 f"cannot connect to the database at {target}: {connection_failure_reason(exc, self.config.conn)}."
-                " The server keeps retrying and recovers by itself when the database is back."
+                + (
+                    ""
+                    if self.config.command == "check"
+                    else " The server keeps retrying and recovers by itself when the database is back."
+                )
             )
         await probe.close()
         return f"the database at {target} is reachable but no pooled connection was ready in time; retry"
@@ -2510,20 +2555,20 @@ SIZE = (
     " FROM pg_partition_tree({c}.oid) pt)) WHEN {c}.relkind IN ('r', 'm') THEN"
     " pg_size_pretty(pg_total_relation_size({c}.oid)) END"
 )
-# list_tables: the size of each relation's own data from the planner's page count (no lookup at all; the exact size
-# with indexes and TOAST, pg_total_relation_size, asks the file system about every fork of every relation: 100
-# relations took ~3 ms, more than the rest of the call). NULL for a table never vacuumed or analyzed.
+# list_tables: the size of each relation's data, table and TOAST, from the planner's page counts (one index lookup
+# for the TOAST table; the exact size with indexes, pg_total_relation_size, asks the file system about every fork of
+# every relation: 100 relations took ~3 ms, more than the rest of the call). NULL for a table never vacuumed or
+# analyzed; a partitioned table sums its partitions (its own count, and an empty one's, is -1).
+DATA_PAGES = (
+    "greatest({c}.relpages, 0) + coalesce((SELECT t.relpages FROM pg_class t WHERE t.oid = {c}.reltoastrelid), 0)"
+)
 SIZE_ESTIMATE = (
-    "CASE WHEN {c}.relkind = 'p' THEN (SELECT sum(pc.relpages) FROM pg_partition_tree({c}.oid) pt"
-    " JOIN pg_class pc ON pc.oid = pt.relid)"
-    " WHEN {c}.relkind IN ('r', 'm') AND {c}.reltuples >= 0 THEN {c}.relpages END"
+    "CASE WHEN {c}.relkind = 'p' THEN (SELECT sum(" + DATA_PAGES.format(c="pc") + ") FROM pg_partition_tree({c}.oid)"
+    " pt JOIN pg_class pc ON pc.oid = pt.relid WHERE pt.isleaf)"
+    " WHEN {c}.relkind IN ('r', 'm') AND {c}.reltuples >= 0 THEN " + DATA_PAGES + " END"
 )
 # pg_size_pretty, but in kB below 10 kB too ("8 kB", not "8192 bytes": a list of small tables stays short)
-PAGES_PRETTY = (
-    "CASE WHEN ({pages}) * current_setting('block_size')::bigint < 10240"
-    " THEN round(({pages}) * current_setting('block_size')::numeric / 1024) || ' kB'"
-    " ELSE pg_size_pretty(({pages}) * current_setting('block_size')::bigint) END"
-)
+BYTES_PRETTY = "CASE WHEN {b} < 10240 THEN round({b} / 1024.0) || ' kB' ELSE pg_size_pretty({b}) END"
 FK_ACTION = (
     "CASE {a} WHEN 'a' THEN 'no action' WHEN 'r' THEN 'restrict' WHEN 'c' THEN 'cascade'"
     " WHEN 'n' THEN 'set null' WHEN 'd' THEN 'set default' END"
@@ -2533,8 +2578,35 @@ FK_ACTION = (
 def comment_of(oid: str, catalog: str, column: str = "0") -> str:
     """SQL: the comment on an object (column > 0: on a table's column). An index lookup in pg_description, where
     obj_description() and col_description() run a SQL function per row: half of list_tables' time."""
-    return (f"(SELECT d.description FROM pg_description d WHERE d.objoid = {oid}"
+    return (f"(SELECT {CUT_COMMENT} FROM pg_description d WHERE d.objoid = {oid}"
             f" AND d.classoid = '{catalog}'::regclass AND d.objsubid = {column})")  # fmt: skip
+
+
+# What one catalog text may add to an answer (a comment is documentation, not a place to store a book): longer ones
+# end "…[+N chars]"; an enum lists its first ENUM_LABELS_SHOWN labels, then how many more there are.
+COMMENT_CHARS, EXPRESSION_CHARS, VIEW_CHARS, ENUM_LABELS_SHOWN = 1_000, 500, 20_000, 100
+
+
+def cut_sql(expr: str, limit: int) -> str:
+    """SQL: `expr`, evaluated once (OFFSET 0 keeps it from being inlined into each use), cut to `limit`
+    characters with a marker saying how many more there were."""
+    return (f"(SELECT CASE WHEN length(v) > {limit} THEN left(v, {limit}) || '…[+' || length(v) - {limit}"
+            f" || ' chars]' ELSE v END FROM (SELECT {expr} AS v OFFSET 0) cut)")  # fmt: skip
+
+
+CUT_COMMENT = (f"CASE WHEN length(d.description) > {COMMENT_CHARS} THEN left(d.description, {COMMENT_CHARS})"
+               f" || '…[+' || length(d.description) - {COMMENT_CHARS} || ' chars]' ELSE d.description END")
+
+
+def enum_labels(condition: str) -> str:
+    """SQL: a JSON array of the labels of the enum(s) pg_enum rows matching `condition` holds, in sort order, the
+    first ENUM_LABELS_SHOWN of them and then how many more (an enum may have thousands)."""
+    return f"""(SELECT json_agg(l.label ORDER BY l.ord) FROM (
+        (SELECT e.enumlabel::text AS label, e.enumsortorder AS ord FROM pg_enum e WHERE {condition}
+         ORDER BY e.enumsortorder LIMIT {ENUM_LABELS_SHOWN})
+        UNION ALL
+        SELECT '… ' || count(*) - {ENUM_LABELS_SHOWN} || ' more', 'Infinity'::real FROM pg_enum e WHERE {condition}
+        HAVING count(*) > {ENUM_LABELS_SHOWN}) l)"""
 
 
 def key_columns(keys: str, rel: str) -> str:
@@ -2586,8 +2658,9 @@ target AS (
     rest=f"""JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE {exposed("n")} AND c.relkind IN {RELATION_KINDS}
        AND ($2::text IS NULL OR n.nspname = $2 OR (NOT $5 AND lower(n.nspname) = lower($2))) AND""",
-    order="""ORDER BY n.nspname = $2 DESC, array_position(current_schemas(false), n.nspname::text) NULLS LAST,
-       n.nspname LIMIT 1""",
+    # PostgreSQL's own folding first (CAMELT is camelt, before "CamelT"), then the search path
+    order="""ORDER BY c.relname = lower($3) DESC, n.nspname = $2 DESC, n.nspname = lower($2) DESC,
+       array_position(current_schemas(false), n.nspname::text) NULLS LAST, n.nspname LIMIT 1""",
 )
 ALSO_IN = f"""(SELECT json_agg(format('%I.%I', n2.nspname, c2.relname) ORDER BY n2.nspname)
     FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
@@ -2610,14 +2683,16 @@ WHERE {exposed("n")}"""
 # $2 schema, $3 ILIKE pattern or NULL, $4 page size.
 LIST_TABLES_SQL = f"""
 WITH s AS (
-    SELECT n.oid, n.nspname FROM pg_namespace n
+    SELECT n.oid, n.nspname, current_setting('block_size')::bigint AS block FROM pg_namespace n
     WHERE {exposed("n")} AND (n.nspname = $2 OR lower(n.nspname) = lower($2))
     ORDER BY n.nspname = $2 DESC LIMIT 1),
 matching AS (
-    SELECT c.oid, c.relname, c.relkind, c.reltuples, c.relpages FROM pg_class c JOIN s ON c.relnamespace = s.oid
+    SELECT c.oid, c.relname, c.relkind, c.reltuples, c.relpages, c.reltoastrelid
+    FROM pg_class c JOIN s ON c.relnamespace = s.oid
     WHERE c.relkind IN {RELATION_KINDS} AND NOT c.relispartition
       AND ($3::text IS NULL OR c.relname ILIKE $3)),
-page AS (SELECT m.*, {SIZE_ESTIMATE.format(c="m")} AS pages FROM matching m ORDER BY m.relname LIMIT $4)
+page AS (SELECT m.*, ({SIZE_ESTIMATE.format(c="m")}) * (SELECT s.block FROM s) AS bytes
+         FROM matching m ORDER BY m.relname LIMIT $4)
 SELECT json_build_object(
     'schema', quote_ident(s.nspname),
     'total', (SELECT count(*) FROM matching),
@@ -2625,7 +2700,7 @@ SELECT json_build_object(
         quote_ident(p.relname),
         {KIND_NAME.format(c="p")},
         {EST_ROWS.format(c="p")},
-        {PAGES_PRETTY.format(pages="p.pages")},
+        {BYTES_PRETTY.format(b="p.bytes")},
         {comment_of("p.oid", "pg_class")}) ORDER BY p.relname) FROM page p), '[]'))
 FROM s"""
 
@@ -2635,19 +2710,20 @@ FROM s"""
 # there are few (at most 25), and the range from the histogram, for the types where it says something (numbers,
 # dates, times, short strings; not a uuid's or a document's ends). Values are cut to 30 characters, timestamps to
 # the second, so a profile stays a line.
-PROFILE = """nullif(concat_ws(', ',
+# The statistics list every value the column holds (few enough to show them all, with their shares).
+ALL_LISTED = "st.n_distinct = array_length(st.most_common_freqs, 1) AND st.n_distinct <= 8"
+PROFILE = f"""nullif(concat_ws(', ',
     CASE WHEN st.null_frac > 0 THEN 'nulls ' || round(st.null_frac * 100) || '%' END,
     CASE WHEN st.n_distinct = -1 THEN 'unique'
-         WHEN st.n_distinct = array_length(st.most_common_freqs, 1) AND st.n_distinct <= 8 THEN NULL
+         WHEN {ALL_LISTED} THEN NULL
          WHEN st.n_distinct > 0 THEN st.n_distinct::bigint || ' distinct'
          WHEN st.n_distinct < 0 AND c.reltuples > 0 THEN '~' || round(-st.n_distinct * c.reltuples)::bigint
          || ' distinct' END,
     CASE WHEN st.most_common_vals IS NOT NULL AND st.n_distinct BETWEEN 1 AND 25 THEN (
-        SELECT CASE WHEN st.n_distinct = array_length(st.most_common_freqs, 1) AND st.n_distinct <= 8 THEN 'values '
+        SELECT CASE WHEN {ALL_LISTED} THEN 'values '
                     ELSE 'top ' END || string_agg(left(v, 30) || ' ' || round(f * 100) || '%', ', ' ORDER BY f DESC)
         FROM (SELECT v, f FROM unnest(st.most_common_vals::text::text[], st.most_common_freqs) u(v, f)
-              ORDER BY f DESC LIMIT CASE WHEN st.n_distinct = array_length(st.most_common_freqs, 1)
-                                              AND st.n_distinct <= 8 THEN 8 ELSE 5 END) top) END,
+              ORDER BY f DESC LIMIT CASE WHEN {ALL_LISTED} THEN 8 ELSE 5 END) top) END,
     h.low || ' … ' || h.high), '')"""
 # The histogram's ends, for the type categories where they say something (numbers, dates, times, strings of at most
 # 30 characters); dates alone when a timestamp range spans days. Each OFFSET 0 keeps a level from being inlined, so
@@ -2665,6 +2741,7 @@ RANGE = """LEFT JOIN LATERAL (
         for end, value in (("low", "b[1]"), ("high", "b[n]"))
     }
 )
+DEFAULT_EXPRESSION = cut_sql("pg_get_expr(d.adbin, d.adrelid)", EXPRESSION_CHARS)  # a default or generated column
 PARTITIONS_SHOWN = 100  # a table may have thousands; describe_table lists the first ones and counts all
 DESCRIBE_TABLE_SQL = f"""
 WITH {RESOLVE_TABLE}
@@ -2679,17 +2756,19 @@ SELECT json_strip_nulls(json_build_object(
         'name', quote_ident(a.attname),
         'type', format_type(a.atttypid, a.atttypmod),
         'not_null', CASE WHEN a.attnotnull THEN true END,
-        'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
-        'generated', CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+        'default', CASE WHEN a.attgenerated = '' THEN {DEFAULT_EXPRESSION} END,
+        'generated', CASE WHEN a.attgenerated <> '' THEN {DEFAULT_EXPRESSION} END,
         'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
-        'enum_values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e
-                        WHERE e.enumtypid IN (a.atttypid, ty.typelem, ty.typbasetype)),
+        'enum_values', CASE WHEN ty.typcategory IN ('E', 'A') THEN
+                           {enum_labels("e.enumtypid IN (a.atttypid, ty.typelem, ty.typbasetype)")} END,
         'comment', {comment_of("c.oid", "pg_class", "a.attnum")},
-        'profile', pr.profile)
+        'profile', pr.profile,
+        'listed', pr.listed)
       ORDER BY a.attnum)
       FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      LEFT JOIN (SELECT DISTINCT ON (st.attname) st.attname, {PROFILE} AS profile
+      LEFT JOIN (SELECT DISTINCT ON (st.attname) st.attname, {PROFILE} AS profile,
+                        CASE WHEN {ALL_LISTED} THEN to_json(st.most_common_vals::text::text[]) END AS listed
                  FROM pg_stats st JOIN pg_attribute sa ON sa.attrelid = c.oid AND sa.attname = st.attname
                  JOIN pg_type ty ON ty.oid = sa.atttypid {RANGE}
                  WHERE $6::boolean AND st.schemaname = n.nspname AND st.tablename = c.relname
@@ -2702,7 +2781,7 @@ SELECT json_strip_nulls(json_build_object(
         'columns', {key_columns("co.conkey", "c.oid")}) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'u'),
     'checks', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
-        'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
+        'definition', {cut_sql("pg_get_constraintdef(co.oid, true)", EXPRESSION_CHARS)}) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'c'),
     'exclusions', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
         'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
@@ -2713,10 +2792,11 @@ SELECT json_strip_nulls(json_build_object(
         'unique', CASE WHEN i.indisunique THEN true END,
         'partial', CASE WHEN i.indpred IS NOT NULL THEN true END) ORDER BY ic.relname)
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid
-        AND NOT EXISTS (SELECT FROM pg_constraint ico WHERE ico.conindid = i.indexrelid AND ico.conrelid = c.oid)),
+        AND NOT EXISTS (SELECT FROM pg_constraint ico WHERE ico.conindid = i.indexrelid AND ico.conrelid = c.oid
+                        AND ico.contype IN ('p', 'u', 'x'))),
     'foreign_keys', {foreign_keys("out", "c.oid")},
     'referenced_by', {foreign_keys("in", "c.oid")},
-    'view_definition', CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END,
+    'view_definition', CASE WHEN c.relkind IN ('v', 'm') THEN {cut_sql("pg_get_viewdef(c.oid, true)", VIEW_CHARS)} END,
     'partition_key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
     'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT json_agg(json_build_object('name', p.name, 'bound', p.bound)
         ORDER BY p.name) FROM (SELECT format('%I.%I', pn.nspname, pc.relname) AS name,
@@ -2775,7 +2855,7 @@ SELECT json_build_object(
     'enums', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
         'schema', quote_ident(s.nspname),
         'name', quote_ident(t.typname),
-        'values', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
+        'values', {enum_labels("e.enumtypid = t.oid")},
         'used_by', {enum_users("t.oid", "t.typarray", exposed("un"))},
         'comment', {comment_of("t.oid", "pg_type")})) ORDER BY s.nspname, t.typname)
       FROM pg_type t JOIN s ON s.oid = t.typnamespace WHERE t.typtype = 'e'), '[]'))"""
@@ -2787,7 +2867,11 @@ SELECT json_build_object(
 # $6 the patterns of words naming a path (sales.orders), $7 rows. Columns are filtered by name (or a matching
 # comment) before they are joined: 10,000 tables of 6 columns take ~60 ms.
 SEARCH_SCHEMA_SQL = f"""
-WITH ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE {exposed("n")}),
+WITH q AS MATERIALIZED (  -- the query folded as the names are: both in the database's collation
+    SELECT lower($3 COLLATE "default") AS exact, lower($4 COLLATE "default") AS prefix,
+           lower($5::text[]::text COLLATE "default")::text[] AS words,
+           lower($6::text[]::text COLLATE "default")::text[] AS paths),
+ns AS MATERIALIZED (SELECT n.oid, n.nspname FROM pg_namespace n WHERE {exposed("n")}),
 rel AS MATERIALIZED (
     SELECT c.oid, c.relname, c.relkind, ns.nspname FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.relkind IN {RELATION_KINDS} AND NOT c.relispartition
@@ -2803,12 +2887,13 @@ found AS (
     UNION ALL
     SELECT 2, 'column', a.attname, format('%I.%I.%I', r.nspname, r.relname, a.attname), d.description,
            r.nspname || '.' || r.relname || '.' || a.attname, r.oid, a.attnum
-    FROM pg_attribute a JOIN rel r ON r.oid = a.attrelid
+    FROM q, pg_attribute a JOIN rel r ON r.oid = a.attrelid
     LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
     WHERE a.attnum > 0 AND NOT a.attisdropped
-      AND (lower(a.attname) LIKE ANY ($5::text[]) OR cardinality($6::text[]) > 0 OR (a.attrelid, a.attnum) IN (
-          SELECT cd.objoid, cd.objsubid FROM pg_description cd
-          WHERE cd.classoid = 'pg_class'::regclass AND cd.objsubid > 0 AND lower(cd.description) LIKE ANY ($5::text[])))
+      AND (lower(a.attname::text COLLATE "default") LIKE ANY (q.words) OR cardinality(q.paths) > 0
+           OR (a.attrelid, a.attnum) IN (SELECT cd.objoid, cd.objsubid FROM pg_description cd
+               WHERE cd.classoid = 'pg_class'::regclass AND cd.objsubid > 0
+                 AND lower(cd.description COLLATE "default") LIKE ANY (q.words)))
     UNION ALL
     SELECT 3, 'enum', t.typname, format('%I.%I', ns.nspname, t.typname), d.description,
            ns.nspname || '.' || t.typname, t.oid, 0
@@ -2819,23 +2904,30 @@ found AS (
     SELECT 4, 'enum value', e.enumlabel, format('%I.%I', ns.nspname, t.typname), NULL,
            ns.nspname || '.' || t.typname || '.' || e.enumlabel, t.oid, 0
     FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN ns ON ns.oid = t.typnamespace),
+folded AS (
+    SELECT f.*, lower(f.own COLLATE "default") AS own_f, lower(f.path COLLATE "default") AS path_f,
+           lower(coalesce(f.comment, '') COLLATE "default") AS comment_f FROM found f),
 ranked AS (
     SELECT f.*, count(*) OVER () AS total,
-           CASE WHEN lower(f.own) = $3 OR lower(f.path) = $3 OR right(lower(f.path), length($3) + 1) = '.' || $3
-                THEN 0 WHEN lower(f.own) LIKE $4 THEN 1
-                WHEN lower(f.own) LIKE ANY ($5::text[]) OR lower(f.path) LIKE ANY ($6::text[]) THEN 2 ELSE 3
+           CASE WHEN f.own_f = q.exact OR f.path_f = q.exact OR right(f.path_f, length(q.exact) + 1) = '.' || q.exact
+                THEN 0 WHEN f.own_f LIKE q.prefix THEN 1
+                WHEN f.own_f LIKE ANY (q.words) OR f.path_f LIKE ANY (q.paths) THEN 2 ELSE 3
            END AS rank
-    FROM found f
-    WHERE lower(f.path || ' ' || coalesce(f.comment, '')) LIKE ALL ($5::text[])
-      AND (lower(f.own || ' ' || coalesce(f.comment, '')) LIKE ANY ($5::text[]) OR lower(f.path) LIKE ANY ($6::text[]))
+    FROM folded f, q
+    WHERE f.path_f || ' ' || f.comment_f LIKE ALL (q.words)
+      AND (f.own_f || ' ' || f.comment_f LIKE ANY (q.words) OR f.path_f LIKE ANY (q.paths))
     ORDER BY rank, sort, length(f.own), f.name LIMIT $7)
 SELECT json_build_object('total', coalesce(max(r.total), 0), 'rows', coalesce(json_agg(json_build_array(
     r.kind, r.name, CASE r.kind
         WHEN 'column' THEN (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                            WHERE a.attrelid = r.oid AND a.attnum = r.sub) || coalesce(' -- ' || r.comment, '')
-        WHEN 'enum' THEN (SELECT string_agg(e.enumlabel, '|' ORDER BY e.enumsortorder) FROM pg_enum e
-                          WHERE e.enumtypid = r.oid) || coalesce(' -- ' || r.comment, '')
-        WHEN 'enum value' THEN quote_literal(r.own) ELSE r.comment END,
+                            WHERE a.attrelid = r.oid AND a.attnum = r.sub) || coalesce(' -- ' || {
+    cut_sql("r.comment", COMMENT_CHARS)
+}, '')
+        WHEN 'enum' THEN (SELECT string_agg(l, '|') FROM json_array_elements_text({
+    enum_labels("e.enumtypid = r.oid")
+}) l)
+                         || coalesce(' -- ' || {cut_sql("r.comment", COMMENT_CHARS)}, '')
+        WHEN 'enum value' THEN quote_literal(r.own) ELSE {cut_sql("r.comment", COMMENT_CHARS)} END,
     CASE WHEN r.kind LIKE 'enum%' THEN {
     enum_users("r.oid", "(SELECT t.typarray FROM pg_type t WHERE t.oid = r.oid)", "un.oid IN (SELECT ns.oid FROM ns)")
 } END)
@@ -3179,19 +3271,14 @@ def short_type(name: str) -> str:
     return name
 
 
-def profile_lists(profile: str, values: list[str]) -> bool:
-    """Whether a value profile already names every one of `values` with its share ("values a 70%, b 30%")."""
-    listed = profile.partition("values ")[2]
-    return bool(listed) and all(f"{value} " in listed for value in values)
-
-
 def column_line(col: dict[str, Any]) -> str:
     line = f"{col['name']} {short_type(col['type'])}"
     line += " not null" if col.get("not_null") else ""
     line += f" default {col['default']}" if col.get("default") else ""
     line += f" generated as {col['generated']}" if col.get("generated") else ""
     line += f" identity {col['identity']}" if col.get("identity") else ""
-    if col.get("enum_values") and not profile_lists(col.get("profile") or "", col["enum_values"]):
+    # an enum's values, unless its profile names every one of them with its share ("values a 70%, b 30%")
+    if col.get("enum_values") and not set(col["enum_values"]) <= set(col.get("listed") or ()):
         line += f" enum({'|'.join(col['enum_values'])})"
     line += f" [{col['profile']}]" if col.get("profile") else ""
     return line + (f" -- {col['comment']}" if col.get("comment") else "")
@@ -3359,12 +3446,19 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+SEARCH_QUERY_CHARS, SEARCH_QUERY_WORDS = 200, 8  # each word is matched against every name: the cost grows with them
+
+
 def search_params(query: str) -> tuple[str, str, list[str], list[str]]:
-    """SEARCH_SCHEMA_SQL's $3..$6 for a query as an agent wrote it: the query (case and double quotes dropped),
-    its prefix pattern, a pattern per word, and the patterns of words that name a path (sales.orders)."""
-    text = " ".join(query.replace('"', "").lower().split())
+    """SEARCH_SCHEMA_SQL's $3..$6 for a query as an agent wrote it: the query (double quotes dropped; case is
+    folded in SQL, as the names are), its prefix pattern, a pattern per word, and the patterns of words that name
+    a path (sales.orders)."""
+    text = " ".join(query.replace('"', "").split())
     if not text:
         raise ToolFailure("query is empty: give a name or a word, such as email or customer")
+    if len(text) > SEARCH_QUERY_CHARS or len(text.split()) > SEARCH_QUERY_WORDS:
+        raise ToolFailure(f"query is too long: at most {SEARCH_QUERY_WORDS} words and {SEARCH_QUERY_CHARS} "
+                          "characters; give the words a name or its comment would hold", kind="too_large")  # fmt: skip
     words = [f"%{like_escape(word)}%" for word in dict.fromkeys(text.split())]
     return text, like_escape(text) + "%", words, [w for w in words if "." in w]
 
@@ -3430,24 +3524,28 @@ OTHER_DIALECTS = {
 FUNCTION_SIGNATURES_SQL = """
 SELECT coalesce(json_agg(json_build_array(f.oid, f.signature) ORDER BY f.signature), '[]')
 FROM (SELECT p.oid::bigint AS oid, p.oid::regprocedure::text AS signature FROM pg_proc p
-      WHERE p.proname = $1 AND p.prokind <> 'p'
+      WHERE p.proname = $1 AND p.prokind <> 'p' AND has_schema_privilege(p.pronamespace, 'USAGE')
         AND ($2::text IS NULL OR p.pronamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = $2))) f"""
 
 
 async def missing_function_hint(app: App, scope: Scope, error: psycopg.Error) -> str:
     """For 'function f(types) does not exist': the signatures f has (cast the arguments to one), PostgreSQL's
-    word for another dialect's function, or the closest names; only functions this caller may run."""
+    word for another dialect's function, or the closest names; only functions this caller may run, in schemas it
+    may see (the tools' exposed schemas, read as the call's role: USAGE counts)."""
     match = re.match(r"function (.+?)\((.*)\) does not exist", error.diag.message_primary or "")
     catalog = app.catalog
     if match is None or catalog is None:
         return ""
-    parts = [name for name, _ in split_identifier(match[1])]
+    try:
+        parts = [name for name, _ in split_identifier(match[1])]
+        seen = set(await app.read_json(SCHEMA_NAMES_SQL, [scope.schemas], scope=scope) or []) | set(METADATA_SCHEMAS)
+    except (ToolFailure, psycopg.Error):  # a name we cannot read back, or no answer: PostgreSQL's message stands
+        return ""
     schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
 
     def usable(function: Function) -> bool:
-        shown = function.schema in METADATA_SCHEMAS or scope.schemas is None or function.schema in scope.schemas
-        return shown and (scope.role is None or function.schema in METADATA_SCHEMAS
-                          or scope.role.sees_schema(function.schema)) and not function_refusal(
+        return function.schema in seen and (scope.role is None or function.schema in METADATA_SCHEMAS
+                                            or scope.role.sees_schema(function.schema)) and not function_refusal(
             function, app.config, scope.role, builtin_only=False)  # fmt: skip
 
     if any(usable(f) for f in catalog.by_name.get(name, ())):
@@ -3717,6 +3815,186 @@ def check_arguments(arguments: dict[str, Any]) -> None:
             pending += [(f"{where}.{key}", item) for key, item in value.items()]
 
 
+# ---- Observing calls: one record per call, for the metrics and the audit trail ----
+
+
+@dataclass
+class CallRecord:
+    """One tool call as the operator sees it: /metrics counts it, the audit trail writes it down."""
+
+    tool: str
+    arguments: dict[str, Any]  # the call's own, as sent
+    principal: str | None  # the authenticated principal (None: stdio or open HTTP)
+    role: str | None  # its permissions role
+    run_as: str | None  # the database role the call ran as
+    kind: str  # "-" when it succeeded, else its failure's class (a SQLSTATE, refused, denied, ...)
+    rows: int
+    bytes: int
+    truncated: bool
+    seconds: float
+    client: str | None  # the MCP client's name/version, and its address over HTTP
+    session: str | None  # the Mcp-Session-Id of a stateful HTTP session
+
+    @property
+    def outcome(self) -> str:
+        """ok, refused, denied, timeout, database_error or internal: what an operator counts and alerts on."""
+        return call_outcome(self.kind)
+
+    @property
+    def sqlstate(self) -> str | None:
+        return self.kind if SQLSTATE.fullmatch(self.kind) else None
+
+
+SQLSTATE = re.compile(r"[0-9A-Z]{5}")
+OUTCOMES = ("ok", "refused", "denied", "timeout", "database_error", "internal")
+REFUSED_KINDS = {"refused", "too_large", "too_wide", "invalid_text", "failure", "not_found", "catalog_changed"}
+TIMEOUT_KINDS = {"57014", "55P03", "25P03", "shutdown"}  # statement, lock and idle timeouts, cancelled at shutdown
+DATABASE_KINDS = {"connection_lost", "unavailable", "no_database", "database", "config", "unsafe_role"}
+
+
+def call_outcome(kind: str) -> str:
+    if kind == "-":
+        return "ok"
+    if kind == "denied" or kind in REFUSED_KINDS:
+        return "denied" if kind == "denied" else "refused"
+    if kind in TIMEOUT_KINDS:
+        return "timeout"
+    return "database_error" if kind in DATABASE_KINDS or SQLSTATE.fullmatch(kind) else "internal"
+
+
+def call_origin(ctx: Context[App, Any]) -> tuple[str | None, str | None]:
+    """The calling client (its MCP name/version, and its address over HTTP) and its session id, if any."""
+    client = None
+    with contextlib.suppress(Exception):  # a transport without a session or a request says nothing
+        info = ctx.session.client_params.client_info  # type: ignore[union-attr]
+        client = f"{info.name}/{info.version}"
+    request = getattr(ctx.request_context, "request", None)
+    address = getattr(getattr(request, "client", None), "host", None)
+    if address:
+        client = f"{client} {address}" if client else address
+    headers = ctx.headers or {}
+    return client, headers.get("mcp-session-id")
+
+
+class Metrics:
+    """MCP_METRICS: the Prometheus metrics /metrics serves, kept with the standard client library.
+
+    With several workers every process writes its values to PROMETHEUS_MULTIPROC_DIR (serve_workers creates it
+    before the workers start, as prometheus_client's multiprocess mode needs), and /metrics, whichever worker
+    answers, adds them up. The pool gauges are each process's own, summed over the live ones.
+    """
+
+    BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+    def __init__(self) -> None:
+        import prometheus_client as prom
+
+        self.registry = registry = prom.CollectorRegistry()
+        self.calls = prom.Counter("mcp_tool_calls", f"Tool calls, by tool and outcome ({', '.join(OUTCOMES)})",
+                                  ["tool", "outcome"], registry=registry)  # fmt: skip
+        self.seconds = prom.Histogram("mcp_tool_call_duration_seconds", "Tool call duration, by tool", ["tool"],
+                                      buckets=self.BUCKETS, registry=registry)  # fmt: skip
+        self.rows = prom.Counter("mcp_tool_rows", "Rows returned to agents, by tool", ["tool"], registry=registry)
+        self.bytes = prom.Counter("mcp_tool_response_bytes", "Bytes of result text returned, by tool", ["tool"],
+                                  registry=registry)  # fmt: skip
+        self.truncated = prom.Counter("mcp_tool_truncated", "Results cut at a row, byte or cell limit, by tool",
+                                      ["tool"], registry=registry)  # fmt: skip
+        self.pool_size = prom.Gauge("mcp_db_pool_connections", "Database connections open in the pool",
+                                    registry=registry, multiprocess_mode="livesum")  # fmt: skip
+        self.pool_in_use = prom.Gauge("mcp_db_pool_in_use", "Pooled connections serving a call",
+                                      registry=registry, multiprocess_mode="livesum")  # fmt: skip
+        self.pool_waiting = prom.Gauge("mcp_db_pool_waiting", "Calls waiting for a pooled connection",
+                                       registry=registry, multiprocess_mode="livesum")  # fmt: skip
+        self.database_up = prom.Gauge("mcp_database_up", "1 when the database answered the last check or call",
+                                      registry=registry, multiprocess_mode="livemostrecent")  # fmt: skip
+        for tool in TOOL_NAMES:  # every series from the start: rate() and absent() work before the first call
+            for outcome in OUTCOMES:
+                self.calls.labels(tool, outcome)
+            for family in (self.seconds, self.rows, self.bytes, self.truncated):
+                family.labels(tool)
+
+    def record(self, call: CallRecord, pool: AsyncConnectionPool | None) -> None:
+        self.calls.labels(call.tool, call.outcome).inc()
+        self.seconds.labels(call.tool).observe(call.seconds)
+        self.rows.labels(call.tool).inc(call.rows)
+        self.bytes.labels(call.tool).inc(call.bytes)
+        if call.truncated:
+            self.truncated.labels(call.tool).inc()
+        if call.outcome == "ok" or call.kind in ("connection_lost", "unavailable"):
+            self.database_up.set(call.outcome == "ok")
+        self.pool_state(pool)
+
+    def pool_state(self, pool: AsyncConnectionPool | None) -> None:
+        stats = pool.get_stats() if pool is not None else {}
+        self.pool_size.set(stats.get("pool_size", 0))
+        self.pool_in_use.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        self.pool_waiting.set(stats.get("requests_waiting", 0))
+
+    def exposition(self) -> bytes:
+        import prometheus_client as prom
+
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return prom.generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return prom.generate_latest(merged)
+
+
+class AuditLog:
+    """MCP_AUDIT_LOG: one JSON line per call, to stderr or appended to a file (one write each, so lines from
+    several workers never interleave). Parameter values only with MCP_AUDIT_PARAMS; the SQL as text, or with
+    MCP_AUDIT_SQL=fingerprint only its shape. Never a token: a call's arguments hold none."""
+
+    def __init__(self, config: Config) -> None:
+        assert config.audit_log is not None
+        self.fd = 2 if config.audit_log == "stderr" else open_audit_file(config.audit_log)
+        self.fingerprint, self.params = config.audit_sql == "fingerprint", config.audit_params
+
+    def record(self, call: CallRecord) -> None:
+        entry = {
+            "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+            "principal": call.principal, "role": call.role, "run_as": call.run_as, "tool": call.tool,
+            "arguments": self.arguments(call.arguments), "outcome": call.outcome, "sqlstate": call.sqlstate,
+            "error": None if call.kind == "-" else call.kind, "rows": call.rows, "bytes": call.bytes,
+            "truncated": call.truncated, "duration_ms": round(call.seconds * 1000, 2), "client": call.client,
+            "session": call.session,
+        }  # fmt: skip
+        os.write(self.fd, (dumps(entry) + "\n").encode())
+
+    def close(self) -> None:
+        if self.fd != 2:
+            os.close(self.fd)
+
+    def arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        shown = {name: value for name, value in arguments.items() if value is not None}
+        if "sql" in shown and self.fingerprint:
+            shown["sql_fingerprint"] = sql_fingerprint(shown.pop("sql"))
+        if "params" in shown and not self.params:
+            shown["params"] = f"{len(shown['params'])} values (MCP_AUDIT_PARAMS records them)"
+        return shown
+
+
+def open_audit_file(path: str) -> int:
+    """The audit file, opened to append (created readable by its owner only); a ConfigError saying why not."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"MCP_AUDIT_LOG {path}: cannot append to it ({exc.strerror})") from None
+
+
+def sql_fingerprint(sql: str) -> str:
+    """The statement's shape without its values (libpg_query's fingerprint: the same for every literal), or a
+    hash of the text when it does not parse."""
+    from pglast import parser
+
+    try:
+        return str(parser.fingerprint(sql))
+    except Exception:  # a parse error: nothing ran, the text's hash still tells repeats apart
+        return "sha256:" + hashlib.sha256(sql.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 async def respond(
     ctx: Context[App, Any], tool: str, produce: Callable[[App, Scope], Awaitable[Answer]], **arguments: Any
 ) -> CallToolResult:
@@ -3727,6 +4005,7 @@ async def respond(
     answer: Answer | None = None
     app = ctx.request_context.lifespan_context
     scope: Scope | None = None
+    role: Role | None = None
     who = authenticated_principal()
     try:
         check_arguments(arguments)
@@ -3749,6 +4028,7 @@ async def respond(
             head = text.encode()[: cap - 200].decode(errors="ignore")
             text = f"{head}\n… response cut at {cap} bytes (MCP_MAX_RESPONSE_BYTES): narrow it (a schema, a pattern)"
             answer.truncated = True
+            fit_structured(answer.structured, cap)
         result = CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer.structured)
     except ToolFailure as failure:
         error_class = failure.kind
@@ -3760,16 +4040,32 @@ async def respond(
         error_class = type(exc).__name__
         log.exception("tool %s failed unexpectedly", tool)
         result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
-    log.info(
-        "tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s",
-        tool,
-        who or "-",
-        (time.perf_counter() - started) * 1000,
-        answer.rows if answer else 0,
-        str(answer.truncated).lower() if answer else "false",
-        error_class,
-    )
+    seconds = time.perf_counter() - started
+    rows, truncated = (answer.rows, answer.truncated) if answer else (0, False)
+    log.info("tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s", tool, who or "-", seconds * 1000, rows,
+             str(truncated).lower(), error_class)  # fmt: skip
+    if app.metrics is not None or app.audit is not None:
+        text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
+        run_as = scope.limits.run_as if scope is not None else None
+        app.observe(CallRecord(tool, arguments, who, role.name if role else None,
+                               run_as or (app.posture or {}).get("user"), error_class, rows,
+                               len(text) if text.isascii() else len(text.encode()), truncated, seconds,
+                               *call_origin(ctx)))  # fmt: skip
     return result
+
+
+def fit_structured(structured: dict[str, Any], cap: int) -> None:
+    """Bound a structured answer to `cap` bytes of JSON, as its text was: halve its longest list, ending it with a
+    marker saying how many items were cut (a string, or a row holding one, as the list's items are), until it
+    fits. Catalog texts are cut in SQL already; this is for an answer of very many of them."""
+    while len(orjson.dumps(structured)) > cap:
+        lists = [(len(orjson.dumps(value)), key) for key, value in structured.items() if isinstance(value, list)]
+        if not lists or len(structured[max(lists)[1]]) < 2:
+            return
+        items = structured[max(lists)[1]]
+        kept = len(items) // 2
+        marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
+        items[kept:] = [[marker] if isinstance(items[0], list) else marker]
 
 
 def caller_role(permissions: Permissions, tool: str) -> Role:
@@ -3915,7 +4211,7 @@ async def execute_sql(
     rolled back, time-limited; writes and side effects are refused with the reason. Rows and bytes are capped:
     `truncated` and `note` say how to narrow."""
     return await respond(ctx, "execute_sql", lambda app, scope: answer_execute_sql(app, scope, sql, params, max_rows),
-                         sql=sql, params=params)  # fmt: skip
+                         sql=sql, params=params, max_rows=max_rows)  # fmt: skip
 
 
 TOOLS = (list_schemas, list_tables, describe_table, get_relationships, list_enums, search_schema, execute_sql)
@@ -4739,12 +5035,17 @@ async def relay_status(app: Any, scope: Any, receive: Any, send: Any) -> int | N
 
 
 def make_lifespan(
-    config: Config, holder: dict[str, App]
+    config: Config, holder: dict[str, App], metrics: Metrics | None = None
 ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[App]]:
     @contextlib.asynccontextmanager
     async def lifespan(_server: Any) -> AsyncIterator[App]:
         STOPPING.loop = asyncio.get_running_loop()
-        app = App(config=config, pool=await open_pool(config))
+        app = App(
+            config=config,
+            pool=await open_pool(config),
+            metrics=metrics,
+            audit=AuditLog(config) if config.audit_log else None,
+        )
         if config.permissions_file:
             app.permissions = load_permissions(config.permissions_file, config.trust_unverified_email)
             warn_roles_without_postgres_role(app.permissions)
@@ -4759,6 +5060,8 @@ def make_lifespan(
                 report.cancel()
             if app.pool:
                 await app.pool.close()
+            if app.audit is not None:
+                app.audit.close()
 
     return lifespan
 
@@ -4898,11 +5201,12 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
                 validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
             ),
         }
+    metrics = Metrics() if config.metrics else None
     server = MCPServer[App](
         SERVER_NAME,
         instructions=SERVER_INSTRUCTIONS,
         version=SERVER_VERSION,
-        lifespan=make_lifespan(config, holder),
+        lifespan=make_lifespan(config, holder, metrics),
         log_level=config.log_level,  # type: ignore[arg-type]
         tools=[published_tool(tool) for tool in TOOLS],
         **auth,
@@ -4941,7 +5245,46 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
         ISSUERS[server] = upstream
     server.custom_route("/health", methods=["GET"])(health)
     server.custom_route("/ready", methods=["GET"])(ready)
+    if metrics is not None:
+        guarded = bool(auth) and not config.metrics_public
+        server.custom_route("/metrics", methods=["GET"])(metrics_route(metrics, holder, guarded, config))
     return server
+
+
+def metrics_route(metrics: Metrics, holder: dict[str, App], guarded: bool, config: Config) -> Any:
+    """GET /metrics: the Prometheus text format; with auth configured, only for a valid bearer token (the SDK's
+    authentication runs on every route and leaves the verified user on the request) unless MCP_METRICS_PUBLIC."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    async def serve_metrics(request: Request) -> Response:
+        if guarded and not getattr(request.user, "is_authenticated", False):
+            challenge = 'Bearer error="invalid_token"' + (
+                f', resource_metadata="{config.base_url}/.well-known/oauth-protected-resource/mcp"'
+                if config.oauth else "")  # fmt: skip
+            return JSONResponse({"error": "invalid_token", "error_description": "/metrics needs the bearer token /mcp "
+                                 "takes (or MCP_METRICS_PUBLIC=on)"}, status_code=401,
+                                headers={"WWW-Authenticate": challenge})  # fmt: skip
+        app = holder.get("app")
+        if app is not None:
+            await check_database(app, metrics)
+            metrics.pool_state(app.pool)
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return serve_metrics
+
+
+async def check_database(app: App, metrics: Metrics) -> None:
+    """mcp_database_up from a SELECT 1 within a second (a scrape must not hang on a database that is away)."""
+    if app.pool is None:
+        metrics.database_up.set(0)
+        return
+    try:
+        with anyio.fail_after(1):
+            await app.read("SELECT 1", scope=app.scope())
+        metrics.database_up.set(1)
+    except (TimeoutError, ToolFailure, psycopg.Error):
+        metrics.database_up.set(0)
 
 
 def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
@@ -5121,17 +5464,51 @@ REVOKE CREATE ON DATABASE postgres FROM PUBLIC;
 """
 
 
+# Stops the demo's PostgreSQL and deletes its directory once the server process is gone, however it ended (SIGTERM,
+# Ctrl-C, stdin closed, SIGKILL): the server holds the write end of this process's stdin, which the kernel closes
+# when the server ends. In a session of its own, so a signal to the server's process group spares it.
+DEMO_CLEANER = """
+import os, shutil, signal, sys, time
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(number, signal.SIG_IGN)
+sys.stdin.buffer.read()
+datadir = sys.argv[1]
+try:
+    with open(os.path.join(datadir, "postmaster.pid")) as pidfile:
+        pid = int(pidfile.readline())
+    os.kill(pid, signal.SIGQUIT)  # immediate shutdown: nothing in a demo database needs keeping
+    for _ in range(200):
+        time.sleep(0.05)
+        os.kill(pid, 0)
+except (OSError, ValueError):
+    pass
+shutil.rmtree(datadir, ignore_errors=True)
+"""
+DEMO_CLEANERS: list[Any] = []  # the cleaner's process, held (its stdin open) as long as the server runs
+
+
 def start_demo_database() -> str:
-    """An embedded PostgreSQL (pgserver) in a temporary directory, seeded, deleted at exit.
+    """An embedded PostgreSQL (pgserver) in a temporary directory, seeded; stopped and deleted by DEMO_CLEANER when
+    this process ends, however it ends.
 
     The server connects as mcp_reader, a role that can only SELECT: the posture this README recommends.
     """
+    import subprocess
     import tempfile
 
-    import pgserver  # type: ignore[import-untyped]
-
+    try:
+        import pgserver  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigError(
+            "--demo needs the pgserver package (pip install pgserver), which this installation does "
+            "not have (the Docker image leaves it out): point the server at a database"
+        ) from None
     datadir = tempfile.mkdtemp(prefix="postgres-mcp-demo-")
-    server = pgserver.get_server(datadir, cleanup_mode="delete")
+    DEMO_CLEANERS.append(subprocess.Popen([sys.executable, "-c", DEMO_CLEANER, datadir], stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))  # fmt: skip
+    server = pgserver.get_server(datadir, cleanup_mode=None)
+    log.info("demo database in %s (deleted when the server stops)", datadir)
     admin_uri = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(DEMO_SCHEMA_SQL)  # type: ignore[arg-type]
@@ -5139,35 +5516,58 @@ def start_demo_database() -> str:
     return admin_uri.replace("postgres:@", "mcp_reader@", 1)
 
 
-async def run_check(config: Config) -> int:
-    """Connect, report version, role and posture, run every tool once through the MCP protocol."""
-    from mcp import Client
-
-    if config.conn is None:
-        print(f"check failed: {NO_CONNECTION_MESSAGE}")
-        return 1
+async def probe_posture(config: Config) -> dict[str, Any]:
+    """The login role's posture, on a pool opened and closed for it (--check, --require-readonly-role)."""
     app = App(config=config, pool=await open_pool(config))
     try:
-        posture = await fetch_posture(app)
-    except (ToolFailure, psycopg.Error) as exc:
-        print(f"check failed: {str(exc).splitlines()[0]}")
-        return 1
+        return await fetch_posture(app)
     finally:
         assert app.pool is not None
         await app.pool.close()
-    print(
-        f"PostgreSQL {posture['server_version']} at {describe_target(config.conn)}, "
-        f"database {posture['database']}, user {posture['user']}"
-    )
-    if posture["warnings"]:
-        print("role posture: NOT read-only (every query still runs read-only, but fix the role):")
-        print("\n".join(f"  - {warning}" for warning in posture["warnings"]))
-    else:
-        print("role posture: read-only role (no superuser, no write privileges)")
+
+
+CHECK_PASSED, CHECK_FAILED, CHECK_WARNED = 0, 1, 3  # --check's exit codes: serves, cannot serve, serves with warnings
+READ_ONLY_ADVICE = "connect as a role that can only read (README, Security model)"
+
+
+async def run_check(config: Config) -> int:
+    """--check: connect, report the database, the role's posture and the per-call bounds, run every tool once
+    through the MCP protocol. One line per finding, saying what to do; the exit code says whether the server can
+    serve (CHECK_PASSED, CHECK_FAILED, CHECK_WARNED)."""
+    if config.conn is None:
+        print(f"FAIL {NO_CONNECTION_MESSAGE}\ncheck failed: the server cannot serve")
+        return CHECK_FAILED
+    try:
+        posture = await probe_posture(config)
+    except (ToolFailure, psycopg.Error) as exc:
+        print(f"FAIL {str(exc).splitlines()[0]}\ncheck failed: the server cannot serve")
+        return CHECK_FAILED
+    print(f"ok   PostgreSQL {posture['server_version']} at {describe_target(config.conn)}, "
+          f"database {posture['database']}, user {posture['user']}")  # fmt: skip
+    warnings = [f"{warning}: {READ_ONLY_ADVICE}" for warning in posture["warnings"]] + posture["bound_warnings"]
+    if not posture["warnings"]:
+        print("ok   role posture: read-only role (no superuser, no write privileges)")
     dropped = posture["run_as"] != posture["user"]
-    print(f"calls run as: {posture['run_as']}" + (" (privileges dropped with SET LOCAL ROLE)" if dropped else ""))
-    print(f"per call: work_mem {posture['work_mem']}, temp_file_limit {posture['temp_file_limit']}")
-    print("\n".join(f"  - {warning}" for warning in posture["bound_warnings"]))
+    print(f"ok   calls run as {posture['run_as']}" + (" (privileges dropped with SET LOCAL ROLE)" if dropped else "")
+          + f"; per call: work_mem {posture['work_mem']}, temp_file_limit {posture['temp_file_limit']}")  # fmt: skip
+    for warning in warnings:
+        print(f"WARN {warning}")
+    failures = await check_every_tool(config)
+    if failures:
+        print(f"check failed: {failures} tool(s) failed (see FAIL above)")
+        return CHECK_FAILED
+    if warnings:
+        print(f"check passed with {len(warnings)} warning{'s' if len(warnings) > 1 else ''}: the server serves, "
+              "every call read-only; fix the WARN lines above")  # fmt: skip
+        return CHECK_WARNED
+    print("check passed")
+    return CHECK_PASSED
+
+
+async def check_every_tool(config: Config) -> int:
+    """Call every tool once through the MCP protocol, one line each; the number that failed."""
+    from mcp import Client
+
     failures = 0
     async with Client(build_server(config), mode="legacy") as client:
         schemas = await client.call_tool("list_schemas", {})
@@ -5180,7 +5580,7 @@ async def run_check(config: Config) -> int:
         ]
         for name, args in (
             ("describe_table", {"table": f"{first_schema}.{first_table}"}),
-            ("get_relationships", {"table": f'"{first_schema}"."{first_table}"'}),
+            ("get_relationships", {"table": f"{first_schema}.{first_table}"}),
             ("list_enums", {}),
             ("search_schema", {"query": "id"}),
             ("execute_sql", {"sql": "SELECT 1 AS ok"}),
@@ -5191,23 +5591,18 @@ async def run_check(config: Config) -> int:
         for name, args, result in calls:
             first_line = result.content[0].text.splitlines()[0] if result.content else ""
             failures += bool(result.is_error)
-            print(f"  {'FAIL' if result.is_error else 'ok  '} {name}({dumps(args)[1:-1]}): {first_line[:90]}")
-    print("check passed" if not failures else f"check failed: {failures} tool(s) failed")
-    return 1 if failures else 0
+            print(f"{'FAIL' if result.is_error else 'ok  '} {name}({dumps(args)[1:-1]}): {first_line[:90]}")
+    return failures
 
 
 async def require_read_only_role(config: Config) -> None:
     """--require-readonly-role: refuse to start unless the role is verifiably read-only."""
     if config.conn is None:
         raise ConfigError("--require-readonly-role needs a database connection to verify (set DATABASE_URL)")
-    app = App(config=config, pool=await open_pool(config))
     try:
-        posture = await fetch_posture(app)
+        posture = await probe_posture(config)
     except (ToolFailure, psycopg.Error) as exc:
         raise ConfigError(f"--require-readonly-role: cannot verify the role: {str(exc).splitlines()[0]}") from None
-    finally:
-        assert app.pool is not None
-        await app.pool.close()
     if posture["warnings"]:
         raise ConfigError(
             f"--require-readonly-role: user {posture['user']} is not read-only: {'; '.join(posture['warnings'])}"
@@ -5523,6 +5918,11 @@ def serve_workers(config: Config) -> int:
     listening_socket(config.host, config.port).close()
     listeners = [listening_socket(config.host, config.port, share_port=True) for _ in range(config.workers)]
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: nothing inherited mid-flight
+    metrics_dir = None
+    if config.metrics and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # where the workers' metrics meet
+        import tempfile
+
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postgres-mcp-metrics-")
     workers = [spawn.Process(target=serve_http, args=(config, listener)) for listener in listeners]
     for worker in workers:
         worker.start()
@@ -5541,6 +5941,10 @@ def serve_workers(config: Config) -> int:
         worker.join(10)
         if worker.exitcode is None:
             worker.kill()
+    if metrics_dir is not None:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
 
 
@@ -5574,7 +5978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(config)
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+        return CHECK_FAILED if "--check" in (sys.argv[1:] if argv is None else argv) else 2
     return 0
 
 

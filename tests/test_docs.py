@@ -34,3 +34,28 @@ def test_mcp_json_starts_this_server() -> None:
     # Run from the repository root as a module, as tests/test_process.py starts it.
     assert server["args"] == ["-m", "postgres_server"] and (ROOT / "postgres_server.py").is_file()
     assert "DATABASE_URL" in server["env"]
+
+
+def test_the_docker_build_context_holds_only_what_the_image_copies() -> None:
+    """.dockerignore keeps the .venv (hundreds of MB), .git and node_modules out of the context sent to Docker."""
+    copied = {part for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              for part in line.split()[1:-1]}  # fmt: skip
+    rules = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert rules[0] == "*" and {rule.removeprefix("!") for rule in rules[1:]} == copied
+
+
+def test_the_docker_healthcheck_probes_the_port_mcp_port_names() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import server_process
+
+    line = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if '"-c"' in line)
+    code = json.loads(line.strip().removeprefix("CMD "))[-1]
+    with server_process({}) as (_, base):
+        port = base.rsplit(":", 1)[1]
+        healthy = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MCP_PORT": port}, check=False)
+        wrong = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MCP_PORT": "1"}, check=False,
+                               capture_output=True)  # fmt: skip
+    assert healthy.returncode == 0 and wrong.returncode != 0

@@ -318,9 +318,14 @@ def test_a_taken_port_fails_the_start_with_one_line(workers: int, shared: bool) 
 
 
 def test_workers_need_stateless_http() -> None:
-    with pytest.raises(ps.ConfigError) as refused:
+    """The message names the setting as the operator gave it: the flag, or the variable."""
+    with pytest.raises(ps.ConfigError) as by_flag:
         ps.load_config(["--transport", "streamable-http", "--workers", "2"], environ={})
-    assert "MCP_WORKERS > 1 needs" in str(refused.value)
+    with pytest.raises(ps.ConfigError) as by_variable:
+        ps.load_config([], environ={"MCP_WORKERS": "3"})
+    assert str(by_flag.value) == ("--workers 2 needs --transport streamable-http and --stateless (sessions live in "
+                                  "one process)")  # fmt: skip
+    assert str(by_variable.value).startswith("MCP_WORKERS 3 needs --transport streamable-http and --stateless")
 
 
 async def test_one_principal_cannot_take_the_whole_pool(database_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from typing import Any
@@ -39,24 +40,44 @@ async def test_stdio_without_a_database_starts_and_explains() -> None:
 
 
 def test_check_reports_posture_and_runs_every_tool(database_url: str, reader_url: str) -> None:
+    """Exit 0: serves as it should; 3: serves, with warnings (one line each, saying what to do); 1: cannot."""
+    from conftest import objects
+
     superuser = run_server("--check", env={"DATABASE_URL": database_url})
-    assert superuser.returncode == 0, superuser.stdout + superuser.stderr
-    assert "role posture: NOT read-only" in superuser.stdout and "role is a superuser" in superuser.stdout
+    assert superuser.returncode == 3, superuser.stdout + superuser.stderr
+    assert "WARN role is a superuser: connect as a role that can only read (README, Security model)" in superuser.stdout
     for tool in ps.TOOL_NAMES:
         assert f"ok   {tool}(" in superuser.stdout
-    assert superuser.stdout.strip().endswith("check passed")
-    assert "calls run as: pg_read_all_data (privileges dropped with SET LOCAL ROLE)" in superuser.stdout
-    reader = run_server("--check", "--conn", reader_url)
-    assert reader.returncode == 0 and "role posture: read-only role" in reader.stdout
-    assert "calls run as: mcp_test_reader\n" in reader.stdout
+    assert re.search(r"check passed with \d+ warnings: the server serves, every call read-only; fix the WARN lines "
+                     r"above$", superuser.stdout.strip())  # fmt: skip
+    assert "calls run as pg_read_all_data (privileges dropped with SET LOCAL ROLE)" in superuser.stdout
     assert "per call: work_mem 16MB, temp_file_limit 256MB" in superuser.stdout
-    assert "ALTER ROLE mcp_test_reader SET temp_file_limit = '256MB'" in reader.stdout  # not a superuser
+    reader = run_server("--check", "--conn", reader_url)
+    assert reader.returncode == 3 and "role posture: read-only role" in reader.stdout
+    assert "WARN temp files of a call are unbounded" in reader.stdout  # only a superuser may set it per call
+    assert "ALTER ROLE mcp_test_reader SET temp_file_limit = '256MB'" in reader.stdout
+    bounded = "ALTER ROLE mcp_test_reader SET temp_file_limit = '256MB'"
+    with objects(database_url, bounded, "ALTER ROLE mcp_test_reader RESET temp_file_limit"):
+        clean = run_server("--check", "--conn", reader_url)
+    assert clean.returncode == 0, clean.stdout
+    assert "ok   calls run as mcp_test_reader; per call" in clean.stdout and "WARN" not in clean.stdout
+    assert clean.stdout.strip().endswith("check passed")
 
 
 def test_check_fails_clearly_without_a_database() -> None:
     finished = run_server("--check", "--conn", "postgresql://nobody@127.0.0.1:1/none", "--pool-timeout", "1")
     assert finished.returncode == 1
-    assert "check failed: cannot connect to the database at 127.0.0.1:1" in finished.stdout
+    assert "FAIL cannot connect to the database at 127.0.0.1:1" in finished.stdout
+    assert "keeps retrying" not in finished.stdout  # a check does not
+    assert finished.stdout.strip().endswith("check failed: the server cannot serve")
+    malformed = run_server("--check", "--conn", "host=db port=abc = x")
+    assert malformed.returncode == 1 and malformed.stdout == ""
+    assert malformed.stderr.strip().splitlines() == [
+        "postgres_server: --conn is not a valid PostgreSQL connection string (use "
+        "postgresql://user:password@host:5432/dbname or 'host=... dbname=...')"
+    ]
+    unconfigured = run_server("--check")
+    assert unconfigured.returncode == 1 and "FAIL no database" in unconfigured.stdout
 
 
 def test_require_readonly_role_refuses_a_superuser(database_url: str) -> None:
@@ -154,3 +175,63 @@ def test_an_oversized_stdio_message_is_answered_and_serving_goes_on(database_url
     assert "refused unread" in answers[1]["error"]["message"]
     assert answers[2]["id"] == 2 and len(answers[2]["result"]["tools"]) == len(ps.TOOL_NAMES)
     assert peak_kb < 200_000, f"peak RSS {peak_kb} kB"  # ~95 MB idle; the 40 MB line never sat in memory whole
+
+
+# Starts the server with the demo over stdio, waits for its first answers, says so, then waits to be killed.
+DEMO_PARENT = f"""
+import subprocess, sys, time
+server = subprocess.Popen([sys.executable, "-m", "postgres_server", "--demo"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+server.stdin.write({INITIALIZE.encode()!r})
+server.stdin.flush()
+server.stdout.readline(), server.stdout.readline()
+print(server.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ending", ["SIGTERM", "SIGINT", "stdin closed", "SIGKILL", "parent killed"])
+def test_the_demo_database_is_gone_however_the_server_ends(tmp_path: Any, ending: str) -> None:
+    """What Docker, systemd and Claude Code send, a closed stdin, a killed server and a killed parent (the
+    server's stdin then closes) all leave no PostgreSQL running and no data directory behind."""
+    import os
+    import signal
+    import subprocess
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    argv = ["-c", DEMO_PARENT] if ending == "parent killed" else ["-m", "postgres_server", "--demo"]
+    process = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        if ending == "parent killed":
+            assert process.stdout.readline().strip().isdigit()  # the server's pid: it has answered
+        else:
+            process.stdin.write(INITIALIZE.encode())
+            process.stdin.flush()
+            answers = [json.loads(process.stdout.readline()) for _ in range(2)]
+            assert answers[1]["id"] == 2, answers
+        (datadir,) = tmp_path.glob("postgres-mcp-demo-*")
+        postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+        if ending == "stdin closed":
+            process.stdin.close()
+        else:
+            process.send_signal(signal.SIGKILL if ending == "parent killed" else getattr(signal, ending))
+        process.wait(30)
+    finally:
+        process.kill()
+        process.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 20
+    while (datadir.exists() or alive(postmaster)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(postmaster), f"the demo's PostgreSQL ({postmaster}) still runs after {ending}"
+    assert not datadir.exists(), f"{datadir} is still there after {ending}"

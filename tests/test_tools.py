@@ -568,3 +568,81 @@ async def test_an_unknown_function_suggests_what_there_is(config: ps.Config) -> 
     assert "NOTE: Did you mean: length?" in typo.text
     assert "ERROR 42883" in denied.text and "NOTE" not in denied.text  # pg_terminate_backend is refused: not offered
     assert "ERROR 42883" in nothing.text and "NOTE" not in nothing.text
+
+
+async def test_catalog_texts_and_answers_stay_bounded(database_url: str) -> None:
+    """A comment is cut at 1,000 characters, an enum lists its first 100 labels and says how many more, a search
+    takes at most 8 words, and a structured answer is cut to MCP_MAX_RESPONSE_BYTES like its text (120 tables'
+    rows do not fit in 1,000 bytes)."""
+    from conftest import objects
+
+    labels = ", ".join(f"'v{i:03}'" for i in range(150))
+    setup = (f"CREATE TYPE public.many AS ENUM ({labels}); CREATE TABLE public.chatty (id int, m public.many);"
+             f"COMMENT ON COLUMN public.chatty.id IS '{'blah ' * 1000}'")  # fmt: skip
+    with objects(database_url, setup, "DROP TABLE IF EXISTS public.chatty; DROP TYPE IF EXISTS public.many") as url:
+        async with connect(ps.Config(conn=url)) as client:
+            described = await call(client, "describe_table", table="public.chatty")
+            found = await call(client, "search_schema", query="blah")
+            enums = await call(client, "list_enums", schema="public")
+            wordy = await call(client, "search_schema", query="a b c d e f g h i")
+        async with connect(ps.Config(conn=url, max_response_bytes=1_000)) as client:
+            capped = await call(client, "list_tables", schema="wide")
+    column = described.data["columns"][0]
+    assert column.endswith("…[+4000 chars]") and len(column) < 1_100
+    assert found.data["rows"][0][2].endswith("…[+4000 chars]")
+    many = next(e for e in enums.data["enums"] if e.startswith("public.many:"))
+    assert "|v099|… 50 more" in many and "v100" not in many
+    assert " enum(v000|v001|" in described.data["columns"][1] and described.data["columns"][1].count("|") == 100
+    assert wordy.is_error and "at most 8 words" in wordy.text
+    assert capped.data["rows"][-1][0].startswith("… ") and capped.data["rows"][-1][0].endswith(
+        "more cut at MCP_MAX_RESPONSE_BYTES"
+    )
+    assert len(json.dumps(capped.data, ensure_ascii=False, separators=(",", ":")).encode()) <= 1_000
+
+
+async def test_review_findings_on_names_profiles_and_indexes(database_url: str, reader_url: str) -> None:
+    """A function in a schema the caller has no USAGE on is never suggested; an enum's list stays when its
+    profile names only labels that other labels contain; a unique index a foreign key uses is still listed;
+    names are folded in the database's collation on both sides; a 42883 on an odd name keeps PostgreSQL's
+    message; a partitioned table's size is never negative; an unquoted name prefers PostgreSQL's folding."""
+    from conftest import admin, objects
+
+    setup = """
+        CREATE SCHEMA secretns; CREATE FUNCTION secretns.emailify(int) RETURNS text LANGUAGE sql IMMUTABLE
+            AS 'SELECT $1::text';
+        CREATE TYPE public.paystate AS ENUM ('paid', 'unpaid', 'active', 'inactive');
+        CREATE TABLE public.payments (state public.paystate);
+        INSERT INTO public.payments SELECT (ARRAY['unpaid', 'inactive'])[1 + g % 2]::public.paystate
+            FROM generate_series(1, 100) g;
+        ANALYZE public.payments;
+        CREATE TABLE public.uq (id int PRIMARY KEY, code int, other int);
+        CREATE UNIQUE INDEX uq_code ON public.uq (code);
+        ALTER TABLE public.uq ADD FOREIGN KEY (other) REFERENCES public.uq (code);
+        CREATE TABLE public."ÄNDERUNG" (id int);
+        CREATE TABLE public.camelt (id int); CREATE TABLE public."CamelT" (id int);
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO mcp_test_reader;
+    """
+    teardown = ("DROP SCHEMA IF EXISTS secretns CASCADE; DROP TABLE IF EXISTS public.payments, public.uq, "
+                'public."ÄNDERUNG", public.camelt, public."CamelT"; DROP TYPE IF EXISTS public.paystate')  # fmt: skip
+    with objects(database_url, setup, teardown):
+        admin(database_url, "ANALYZE analytics.events")
+        async with connect(ps.Config(conn=reader_url)) as client:
+            exact = await call(client, "execute_sql", sql="SELECT emailify(1)")
+            close = await call(client, "execute_sql", sql="SELECT emailifx(1)")
+            odd = await call(client, "execute_sql", sql='SELECT """x"(1)')
+            payments = await call(client, "describe_table", table="public.payments")
+            uq = await call(client, "describe_table", table="public.uq")
+            umlaut = await call(client, "search_schema", query="ÄNDERUNG")
+            analytics = await call(client, "list_tables", schema="analytics")
+            folded = await call(client, "describe_table", table="CAMELT")
+    assert "ERROR 42883" in exact.text and "secretns" not in exact.text and "NOTE" not in exact.text
+    assert "emailify" not in close.text
+    assert "ERROR 42883" in odd.text and "unbalanced" not in odd.text
+    assert payments.data["columns"] == [
+        "state paystate enum(paid|unpaid|active|inactive) [values unpaid 50%, inactive 50%]"
+    ]
+    assert uq.data["indexes"] == ["uq_code: unique (code)"]
+    assert [row[1] for row in umlaut.data["rows"]] == ['public."ÄNDERUNG"']
+    sizes = {row[0]: row[3] for row in analytics.data["rows"]}
+    assert sizes["events"] is not None and not sizes["events"].startswith("-")
+    assert folded.data["table"] == "public.camelt"  # as PostgreSQL folds CAMELT, though "CamelT" matches too
