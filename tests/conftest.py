@@ -268,6 +268,76 @@ def server_process(env: dict[str, str]) -> Iterator[tuple[Any, str]]:
         server.wait(10)
 
 
+def system_binary(name: str, package: str) -> str:
+    """The path of a program from a Debian package a test needs: skipped locally without it, failing under CI
+    (.ci/run installs it)."""
+    import shutil
+
+    found = shutil.which(name) or next((f"{d}/{name}" for d in ("/usr/sbin", "/sbin") if Path(d, name).exists()), None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed: .ci/run installs Debian's {package} package")
+        pytest.skip(f"{name} is not installed (apt-get install {package}); CI runs this test")
+    return found
+
+
+@contextlib.contextmanager
+def pgbouncer(database_url: str, pool_size: int = 2) -> Iterator[str]:
+    """Debian's PgBouncer in transaction-pooling mode on a loopback port, in front of `database_url`'s database
+    (`pool_size` server connections): its connection string (database `mcp`, trusted). Stopped afterwards."""
+    import pwd
+    import shutil
+    import subprocess
+
+    binary = system_binary("pgbouncer", "pgbouncer")
+    target = conninfo_to_dict(database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+    port = free_port()
+    server = " ".join(f"{key}={value}" for key, value in target.items() if key in ("host", "port", "dbname", "user",
+                                                                                    "password"))  # fmt: skip
+    (workdir / "users.txt").write_text(f'"{target.get("user", "postgres")}" ""\n')
+    (workdir / "pgbouncer.ini").write_text(f"""
+[databases]
+mcp = {server}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {workdir}/users.txt
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_client_conn = 50
+logfile = {workdir}/pgbouncer.log
+pidfile = {workdir}/pgbouncer.pid
+""")
+    command = [binary, str(workdir / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        # PgBouncer refuses to run as root: run it as the owner of the server's socket directory (who can
+        # reach the socket), or as nobody for a TCP server, and give that user its files.
+        host = str(target.get("host") or "")
+        user = pwd.getpwuid(Path(host).stat().st_uid) if host.startswith("/") else pwd.getpwnam("nobody")
+        if user.pw_uid == 0:
+            user = pwd.getpwnam("nobody")
+        for path in (workdir, *workdir.iterdir()):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        command = ["runuser", "-u", user.pw_name, "--", *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if process.poll() is not None:
+                pytest.fail(f"pgbouncer exited: {process.stderr.read().decode() if process.stderr else ''}")
+            time.sleep(0.05)
+        yield make_conninfo(host="127.0.0.1", port=str(port), dbname="mcp", user=target.get("user", "postgres"))
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), in MB."""
     with open(f"/proc/{pid}/status") as status:

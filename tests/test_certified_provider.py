@@ -34,9 +34,10 @@ PROVIDER_DIR = ROOT / "tests" / "oidc"
 CLIENT_ID, CLIENT_SECRET = "postgres-mcp", "a-secret-of-the-application"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[str]:
-    """The provider on a loopback port, its one client being this server's OAuth application."""
+@contextlib.contextmanager
+def certified_provider(base: str = BASE) -> Iterator[str]:
+    """The provider on a loopback port (its URL), its one client being the OAuth application of the server at
+    `base` (its callback; its /mcp the one resource)."""
     installed = (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir()
     if not shutil.which("node") or not installed:
         if os.environ.get("CI"):
@@ -44,8 +45,8 @@ def issuer() -> Iterator[str]:
         pytest.skip("Node.js or tests/oidc/node_modules missing: run `npm ci` in tests/oidc")
     port = free_port()
     process = subprocess.Popen(["node", "provider.mjs", str(port), CLIENT_ID, CLIENT_SECRET,
-                                f"{BASE}/oauth/callback", f"{BASE}/mcp"], cwd=PROVIDER_DIR,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+                                f"{base}/oauth/callback", f"{base}/mcp"], cwd=PROVIDER_DIR,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -60,19 +61,26 @@ def issuer() -> Iterator[str]:
         process.wait(10)
 
 
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[str]:
+    """The provider, its one client being this (in-memory) server's OAuth application."""
+    with certified_provider() as url:
+        yield url
+
+
 def strict_config(issuer: str, database_url: str, **overrides: Any) -> ps.Config:
     return ps.Config(conn=database_url, transport="streamable-http", stateless=True, auth_issuer=issuer,
                      auth_client_id=CLIENT_ID, auth_client_secret=CLIENT_SECRET, **overrides)  # fmt: skip
 
 
-async def sign_in(start: str, user: str = "alice") -> str:
+async def sign_in(start: str, user: str = "alice", home: str = BASE) -> str:
     """A browser at the provider: follows its redirects, fills in its login and consent pages, and stops at this
-    server's callback (returned as a path for the in-memory app)."""
+    server's callback on `home` (returned as a path for the in-memory app)."""
     url = start
     async with httpx.AsyncClient(timeout=10) as browser:  # keeps the provider's cookies
         for _ in range(20):
-            if url.startswith(BASE):
-                return url[len(BASE) :]
+            if url.startswith(home):
+                return url[len(home) :]
             response = await browser.get(url)
             if response.status_code in (302, 303):
                 url = urljoin(url, response.headers["location"])

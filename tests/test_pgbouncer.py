@@ -5,78 +5,18 @@ Debian's pgbouncer package (CI installs it). Without it the test is skipped loca
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conftest import active_queries, call, cancel_midway, connect, free_port, ps
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from conftest import active_queries, call, cancel_midway, connect, pgbouncer, ps
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
 def pgbouncer_url(database_url: str) -> Iterator[str]:
-    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("pgbouncer is not installed: .ci/run installs Debian's pgbouncer package")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer); CI runs this test")
-    target = conninfo_to_dict(database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
-    port = free_port()
-    server = " ".join(f"{key}={value}" for key, value in target.items() if key in ("host", "port", "dbname", "user",
-                                                                                    "password"))  # fmt: skip
-    (workdir / "users.txt").write_text(f'"{target.get("user", "postgres")}" ""\n')
-    (workdir / "pgbouncer.ini").write_text(f"""
-[databases]
-mcp = {server}
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {workdir}/users.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 50
-logfile = {workdir}/pgbouncer.log
-pidfile = {workdir}/pgbouncer.pid
-""")
-    command = [binary, str(workdir / "pgbouncer.ini")]
-    if os.geteuid() == 0:
-        # PgBouncer refuses to run as root: run it as the owner of the server's socket directory (who can
-        # reach the socket), or as nobody for a TCP server, and give that user its files.
-        import pwd
-
-        host = str(target.get("host") or "")
-        user = pwd.getpwuid(Path(host).stat().st_uid) if host.startswith("/") else pwd.getpwnam("nobody")
-        if user.pw_uid == 0:
-            user = pwd.getpwnam("nobody")
-        for path in (workdir, *workdir.iterdir()):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        command = ["runuser", "-u", user.pw_name, "--", *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            break
-        if process.poll() is not None:
-            pytest.fail(f"pgbouncer exited: {process.stderr.read().decode() if process.stderr else ''}")
-        time.sleep(0.05)
-    try:
-        yield make_conninfo(host="127.0.0.1", port=str(port), dbname="mcp", user=target.get("user", "postgres"))
-    finally:
-        process.terminate()
-        process.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with pgbouncer(database_url) as url:
+        yield url
 
 
 async def test_every_tool_through_pgbouncer_transaction_pooling(
