@@ -176,6 +176,16 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool
 
 
 # A read that runs for minutes on CPU alone (pg_sleep is refused: it holds a pooled connection doing nothing).
+# One call of every tool against the seeded database (execute_sql doubles its parameter: 42).
+TOOL_CALLS: dict[str, dict[str, Any]] = {
+    "list_schemas": {},
+    "list_tables": {"schema": "shop"},
+    "describe_table": {"table": "shop.orders"},
+    "get_relationships": {"table": "shop.orders"},
+    "list_enums": {},
+    "search_schema": {"query": "customer"},
+    "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
+}
 SLOW_SQL = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"
 
 

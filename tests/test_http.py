@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import active_queries, cancel_midway, free_port, ps, server_process
+from conftest import TOOL_CALLS, active_queries, cancel_midway, free_port, ps, server_process
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -59,17 +59,8 @@ async def test_every_tool_over_http(database_url: str, stateless: bool, mode: st
     config = http_config(database_url, stateless=stateless)
     async with mcp_over_http(config, mode) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        calls = {
-            "list_schemas": {},
-            "list_tables": {"schema": "shop"},
-            "describe_table": {"table": "shop.orders"},
-            "get_relationships": {"table": "shop.orders"},
-            "list_enums": {},
-            "search_schema": {"query": "customer"},
-            "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
-        }
-        results = {name: await client.call_tool(name, args) for name, args in calls.items()}
-    assert tools == set(calls)
+        results = {name: await client.call_tool(name, args) for name, args in TOOL_CALLS.items()}
+    assert tools == set(TOOL_CALLS)
     assert not any(r.is_error for r in results.values())
     assert results["execute_sql"].structured_content["rows"] == [[42]]  # type: ignore[index]
 

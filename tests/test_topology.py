@@ -36,7 +36,7 @@ import httpx
 import httpx2
 import psycopg
 import pytest
-from conftest import ROOT, SLOW_SQL, free_port, pgbouncer, ps, system_binary, wait_for
+from conftest import ROOT, SLOW_SQL, TOOL_CALLS, free_port, pgbouncer, ps, system_binary, wait_for
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from psycopg.conninfo import make_conninfo
@@ -53,15 +53,6 @@ LEGACY = {"Content-Type": "application/json", "Accept": "application/json, text/
 MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
                "io.modelcontextprotocol/clientCapabilities": {}}  # fmt: skip
-TOOL_CALLS: dict[str, dict[str, Any]] = {
-    "list_schemas": {},
-    "list_tables": {"schema": "shop"},
-    "describe_table": {"table": "shop.orders"},
-    "get_relationships": {"table": "shop.orders"},
-    "list_enums": {},
-    "search_schema": {"query": "customer"},
-    "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
-}
 
 
 def sql_call(sql: str) -> dict[str, Any]:
