@@ -38,6 +38,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -447,6 +448,10 @@ def validate_config(config: Config, sources: dict[str, str] | None = None) -> No
                           "OAuth state another one sealed")  # fmt: skip
     if config.audit_log and config.audit_log != "stderr":
         os.close(open_audit_file(config.audit_log))  # an unwritable path stops the start-up, not the first call
+    multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if config.metrics and multiproc is not None and not os.path.isdir(multiproc):
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR {multiproc}: no such directory (create it, or unset it and the "
+                          "server makes its own)")  # fmt: skip
     if config.metrics and config.transport != "streamable-http":
         raise ConfigError(f"{named('metrics')} needs --transport streamable-http: /metrics is served over HTTP")
     remote = config.transport == "streamable-http" and not is_loopback(config.host)
@@ -2214,8 +2219,8 @@ class App:
         if self.audit is not None:
             try:
                 self.audit.record(call)
-            except OSError as exc:
-                log.error("cannot write the audit record of a %s call (MCP_AUDIT_LOG): %s", call.tool, exc.strerror)
+            except (OSError, ValueError) as exc:
+                log.error("cannot write the audit record of a %s call (MCP_AUDIT_LOG): %s", call.tool, exc)
 
     @contextlib.asynccontextmanager
     async def fair_share(self, who: str | None) -> AsyncIterator[None]:
@@ -2851,12 +2856,19 @@ SELECT json_build_object(
 FROM target JOIN pg_class c ON c.oid = target.oid JOIN pg_namespace n ON n.oid = c.relnamespace"""
 
 
+ENUM_USERS_SHOWN = 20
+
+
 def enum_users(enum: str, array: str, shown: str) -> str:
-    """SQL: the columns (schema.table.column) of type `enum` or its array type, in schemas where `shown` holds."""
-    return f"""(SELECT json_agg(format('%I.%I.%I', un.nspname, uc.relname, a.attname)
-        ORDER BY un.nspname, uc.relname, a.attnum) FROM pg_attribute a JOIN pg_class uc ON uc.oid = a.attrelid
+    """SQL: the first ENUM_USERS_SHOWN columns (schema.table.column) of type `enum` or its array type, in schemas
+    where `shown` holds (an enum may type thousands)."""
+    return f"""(SELECT json_agg(u.name ORDER BY u.n) FROM (
+        SELECT format('%I.%I.%I', un.nspname, uc.relname, a.attname) AS name,
+               row_number() OVER (ORDER BY un.nspname, uc.relname, a.attnum) AS n
+        FROM pg_attribute a JOIN pg_class uc ON uc.oid = a.attrelid
         JOIN pg_namespace un ON un.oid = uc.relnamespace WHERE a.atttypid IN ({enum}, {array}) AND NOT a.attisdropped
-        AND uc.relkind IN {RELATION_KINDS} AND NOT uc.relispartition AND {shown})"""
+        AND uc.relkind IN {RELATION_KINDS} AND NOT uc.relispartition AND {shown}
+        ORDER BY n LIMIT {ENUM_USERS_SHOWN}) u)"""
 
 
 # $2 schema or NULL.
@@ -2907,7 +2919,8 @@ found AS (
       AND (lower(a.attname::text COLLATE "default") LIKE ANY (q.words) OR cardinality(q.paths) > 0
            OR (a.attrelid, a.attnum) IN (SELECT cd.objoid, cd.objsubid FROM pg_description cd
                WHERE cd.classoid = 'pg_class'::regclass AND cd.objsubid > 0
-                 AND lower(cd.description COLLATE "default") LIKE ANY (q.words)))
+                 AND lower(cd.description COLLATE "default") LIKE ANY ((SELECT q2.words FROM q q2)::text[])))
+                 -- q2, not the outer q: a reference to the outer row would run this scan once per column
     UNION ALL
     SELECT 3, 'enum', t.typname, format('%I.%I', ns.nspname, t.typname), d.description,
            ns.nspname || '.' || t.typname, t.oid, 0
@@ -3173,7 +3186,10 @@ def parse_identifier(text: str) -> list[tuple[str, bool]]:
 
 
 def suggest(name: str, candidates: list[str]) -> str:
-    """' Did you mean: a, b?' for the closest names, compared with and without their schema, ignoring case."""
+    """' Did you mean: a, b?' for the closest names, compared with and without their schema, ignoring case. A name
+    longer than any PostgreSQL allows (63 bytes) has no close match, and comparing it would hold the event loop."""
+    if len(name) > 63:
+        return ""
 
     def score(candidate: str) -> float:
         bare = candidate.rsplit(".", 1)[-1].strip('"')
@@ -3860,19 +3876,28 @@ class CallRecord:
 
 
 SQLSTATE = re.compile(r"[0-9A-Z]{5}")
-OUTCOMES = ("ok", "refused", "denied", "timeout", "database_error", "internal")
+OUTCOMES = ("ok", "refused", "denied", "timeout", "cancelled", "database_error", "internal")
 REFUSED_KINDS = {"refused", "too_large", "too_wide", "invalid_text", "failure", "not_found", "catalog_changed"}
+DENIED_KINDS = {"denied", "42501", "25006"}  # ours; PostgreSQL's privileges; a write the read-only transaction stopped
 TIMEOUT_KINDS = {"57014", "55P03", "25P03", "shutdown"}  # statement, lock and idle timeouts, cancelled at shutdown
 DATABASE_KINDS = {"connection_lost", "unavailable", "no_database", "database", "config", "unsafe_role"}
+# SQLSTATE classes of a statement's own mistakes (data, syntax or access rule, limits it ran into): the agent's to
+# fix, not the database's trouble. Connection (08), operator intervention (57), resources (53), system (58) and
+# internal (XX) errors are the database's.
+QUERY_ERROR_CLASSES = ("22", "42", "21", "23", "2B", "2F", "39", "3F", "44", "54", "P0")
 
 
 def call_outcome(kind: str) -> str:
-    if kind == "-":
-        return "ok"
-    if kind == "denied" or kind in REFUSED_KINDS:
-        return "denied" if kind == "denied" else "refused"
+    """ok, refused, denied, timeout, cancelled, database_error or internal: what an operator counts and alerts on
+    (database_error is the database's trouble, never an agent's mistyped query)."""
+    if kind in ("-", "cancelled"):
+        return "ok" if kind == "-" else "cancelled"
+    if kind in DENIED_KINDS:
+        return "denied"
     if kind in TIMEOUT_KINDS:
         return "timeout"
+    if kind in REFUSED_KINDS or kind == "53400" or (SQLSTATE.fullmatch(kind) and kind[:2] in QUERY_ERROR_CLASSES):
+        return "refused"
     return "database_error" if kind in DATABASE_KINDS or SQLSTATE.fullmatch(kind) else "internal"
 
 
@@ -3958,13 +3983,17 @@ class Metrics:
 
 class AuditLog:
     """MCP_AUDIT_LOG: one JSON line per call, to stderr or appended to a file (one write each, so lines from
-    several workers never interleave). Parameter values only with MCP_AUDIT_PARAMS; the SQL as text, or with
-    MCP_AUDIT_SQL=fingerprint only its shape. Never a token: a call's arguments hold none."""
+    several workers never interleave in a file; a pipe keeps that promise only for lines under 4 KB). Strings
+    are cut at AUDIT_STRING_CHARS. Parameter values only with MCP_AUDIT_PARAMS; the SQL as text, or with
+    MCP_AUDIT_SQL=fingerprint only its shape. Never a token: a call's arguments hold none. A file moved away
+    (logrotate without copytruncate) is reopened at its path on the next record."""
 
     def __init__(self, config: Config) -> None:
         assert config.audit_log is not None
-        self.fd = 2 if config.audit_log == "stderr" else open_audit_file(config.audit_log)
+        self.path = None if config.audit_log == "stderr" else config.audit_log
+        self.fd = 2 if self.path is None else open_audit_file(self.path)
         self.fingerprint, self.params = config.audit_sql == "fingerprint", config.audit_params
+        self.max_sql_bytes = config.max_sql_bytes
 
     def record(self, call: CallRecord) -> None:
         entry = {
@@ -3972,22 +4001,48 @@ class AuditLog:
             "principal": call.principal, "role": call.role, "run_as": call.run_as, "tool": call.tool,
             "arguments": self.arguments(call.arguments), "outcome": call.outcome, "sqlstate": call.sqlstate,
             "error": None if call.kind == "-" else call.kind, "rows": call.rows, "bytes": call.bytes,
-            "truncated": call.truncated, "duration_ms": round(call.seconds * 1000, 2), "client": call.client,
-            "session": call.session,
+            "truncated": call.truncated, "duration_ms": round(call.seconds * 1000, 2),
+            "client": audit_string(call.client), "session": audit_string(call.session),
         }  # fmt: skip
-        os.write(self.fd, (dumps(entry) + "\n").encode())
+        self.reopen_if_moved()
+        line = memoryview((dumps(entry) + "\n").encode())
+        while line:  # a full disk may take part of it: write the rest, or fail (logged by App.observe)
+            line = line[os.write(self.fd, line) :]
+
+    def reopen_if_moved(self) -> None:
+        if self.path is None:
+            return
+        try:
+            moved = os.stat(self.path).st_ino != os.fstat(self.fd).st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            fd, self.fd = self.fd, open_audit_file(self.path)
+            os.close(fd)
+
+    def arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        shown = {name: value for name, value in arguments.items() if value is not None}
+        if "sql" in shown and self.fingerprint:
+            sql = shown.pop("sql")
+            shown["sql_fingerprint"] = (sql_fingerprint(sql) if len(sql) <= self.max_sql_bytes
+                                        else f"not parsed: {len(sql)} characters, over MCP_MAX_SQL_BYTES")  # fmt: skip
+        if "params" in shown and not self.params:
+            shown["params"] = f"{len(shown['params'])} values (MCP_AUDIT_PARAMS records them)"
+        return {name: audit_string(value) if isinstance(value, str) else value for name, value in shown.items()}
 
     def close(self) -> None:
         if self.fd != 2:
             os.close(self.fd)
 
-    def arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        shown = {name: value for name, value in arguments.items() if value is not None}
-        if "sql" in shown and self.fingerprint:
-            shown["sql_fingerprint"] = sql_fingerprint(shown.pop("sql"))
-        if "params" in shown and not self.params:
-            shown["params"] = f"{len(shown['params'])} values (MCP_AUDIT_PARAMS records them)"
-        return shown
+
+AUDIT_STRING_CHARS = 4_000  # a statement longer than this is recorded by its start, its length and its hash
+
+
+def audit_string(text: str | None) -> str | None:
+    if text is None or len(text) <= AUDIT_STRING_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:AUDIT_STRING_CHARS]}…[+{len(text) - AUDIT_STRING_CHARS} chars, sha256 {digest}]"
 
 
 def open_audit_file(path: str) -> int:
@@ -3999,14 +4054,14 @@ def open_audit_file(path: str) -> int:
 
 
 def sql_fingerprint(sql: str) -> str:
-    """The statement's shape without its values (libpg_query's fingerprint: the same for every literal), or a
-    hash of the text when it does not parse."""
+    """The statement's shape without its values (libpg_query's fingerprint: the same for every literal); for
+    text that does not parse, only its length (a hash of a short text would let a guess be confirmed)."""
     from pglast import parser
 
     try:
         return str(parser.fingerprint(sql))
-    except Exception:  # a parse error: nothing ran, the text's hash still tells repeats apart
-        return "sha256:" + hashlib.sha256(sql.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    except Exception:  # a parse error: nothing ran
+        return f"not parsed: {len(sql)} characters"
 
 
 async def respond(
@@ -4054,6 +4109,11 @@ async def respond(
         error_class = type(exc).__name__
         log.exception("tool %s failed unexpectedly", tool)
         result = error_result(f"internal error in {tool} ({type(exc).__name__}); the server log has details")
+    except BaseException:  # cancelled (the client went away, or sent a cancel): counted and written down too
+        if app.metrics is not None or app.audit is not None:
+            app.observe(CallRecord(tool, arguments, who, role.name if role else None, None, "cancelled", 0, 0, False,
+                                   time.perf_counter() - started, *call_origin(ctx)))  # fmt: skip
+        raise
     seconds = time.perf_counter() - started
     rows, truncated = (answer.rows, answer.truncated) if answer else (0, False)
     log.info("tool=%s principal=%s ms=%.1f rows=%d truncated=%s error=%s", tool, who or "-", seconds * 1000, rows,
@@ -4080,6 +4140,8 @@ def fit_structured(structured: dict[str, Any], cap: int) -> None:
         kept = len(items) // 2
         marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
         items[kept:] = [[marker] if isinstance(items[0], list) else marker]
+        if "truncated" in structured:
+            structured["truncated"] = True
 
 
 def caller_role(permissions: Permissions, tool: str) -> Role:
@@ -4749,13 +4811,13 @@ def host_answered(host: str, allowed: Sequence[str]) -> bool:
 class HostCheck:
     """ASGI middleware: a request whose Host this server does not answer to gets 421 before any routing or
     redirect (the SDK checks /mcp only, after Starlette may already have redirected /mcp/ to that Host).
-    The probes stay open to any Host: orchestrators call them by address."""
+    The probes and /metrics (token-checked) stay open to any Host: orchestrators and scrapers call them by address."""
 
     def __init__(self, app: Any, allowed: Sequence[str]) -> None:
         self.app, self.allowed = app, [host.lower() for host in allowed]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready"):
+        if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready", "/metrics"):
             host = header_value(scope, b"host") or ""
             if not host_answered(host, self.allowed):
                 from starlette.responses import JSONResponse
@@ -5293,6 +5355,9 @@ async def check_database(app: App, metrics: Metrics) -> None:
     if app.pool is None:
         metrics.database_up.set(0)
         return
+    stats = app.pool.get_stats()
+    if stats.get("pool_size", 0) >= app.config.pool_max and not stats.get("pool_available"):
+        return  # every connection serves a call: the database answers; the last call's outcome stands
     try:
         with anyio.fail_after(1):
             await app.read("SELECT 1", scope=app.scope())
@@ -5937,6 +6002,9 @@ def serve_workers(config: Config) -> int:
         import tempfile
 
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postgres-mcp-metrics-")
+    elif config.metrics:  # the operator's directory: the last run's values would be counted again (library docs)
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            stale.unlink()
     workers = [spawn.Process(target=serve_http, args=(config, listener)) for listener in listeners]
     for worker in workers:
         worker.start()

@@ -646,3 +646,21 @@ async def test_review_findings_on_names_profiles_and_indexes(database_url: str, 
     sizes = {row[0]: row[3] for row in analytics.data["rows"]}
     assert sizes["events"] is not None and not sizes["events"].startswith("-")
     assert folded.data["table"] == "public.camelt"  # as PostgreSQL folds CAMELT, though "CamelT" matches too
+
+
+def test_search_reads_column_comments_once(database_url: str) -> None:
+    """The column-comment filter is one scan of pg_description, not one per column (a reference to the outer
+    query there made a search of 2,000 commented columns take 16 s instead of 0.1 s)."""
+    import psycopg
+
+    params = [None, None, "status", "status%", ["%status%"], [], 40]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        raw = psycopg.RawCursor(conn)
+        raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + ps.SEARCH_SCHEMA_SQL, params)
+        (plan,) = raw.fetchone() or (None,)
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(found for child in node.get("Plans", []) for found in nodes(child))]
+
+    scans = [n for n in nodes(plan[0]["Plan"]) if n.get("Alias") == "cd"]
+    assert scans and all(n["Actual Loops"] == 1 for n in scans), scans
