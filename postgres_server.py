@@ -446,8 +446,11 @@ def validate_config(config: Config, sources: dict[str, str] | None = None) -> No
     if config.oauth and config.workers > 1 and not config.oauth_state_secret:
         raise ConfigError("MCP_OAUTH_STATE_SECRET is required with several workers: every worker must open the "
                           "OAuth state another one sealed")  # fmt: skip
-    if config.audit_log and config.audit_log != "stderr":
-        os.close(open_audit_file(config.audit_log))  # an unwritable path stops the start-up, not the first call
+    if config.audit_log and config.audit_log != "stderr":  # an unwritable path stops the start-up, not the first call
+        target = config.audit_log if os.path.exists(config.audit_log) else os.path.dirname(config.audit_log) or "."
+        if not os.access(target, os.W_OK):
+            why = "permission denied" if os.path.exists(target) else "no such directory"
+            raise ConfigError(f"{named('audit_log')} {config.audit_log}: cannot append to it ({why})")
     multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if config.metrics and multiproc is not None and not os.path.isdir(multiproc):
         raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR {multiproc}: no such directory (create it, or unset it and the "
@@ -4134,12 +4137,18 @@ def fit_structured(structured: dict[str, Any], cap: int) -> None:
     fits. Catalog texts are cut in SQL already; this is for an answer of very many of them."""
     while len(orjson.dumps(structured)) > cap:
         lists = [(len(orjson.dumps(value)), key) for key, value in structured.items() if isinstance(value, list)]
-        if not lists or len(structured[max(lists)[1]]) < 2:
-            return
-        items = structured[max(lists)[1]]
-        kept = len(items) // 2
-        marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
-        items[kept:] = [[marker] if isinstance(items[0], list) else marker]
+        items = structured[max(lists)[1]] if lists else []
+        if len(items) >= 2:
+            kept = len(items) // 2
+            marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
+            items[kept:] = [[marker] if isinstance(items[0], list) else marker]
+        else:  # one long text (a partition bound, an index expression): the longest string is cut in half
+            holders = [(structured, key) for key in structured] + [(items, index) for index in range(len(items))]
+            texts = [(len(holder[key]), holder, key) for holder, key in holders if isinstance(holder[key], str)]
+            length, holder, key = max(texts, key=lambda text: text[0]) if texts else (0, None, None)
+            if length < 64:
+                return
+            holder[key] = cut_text(holder[key], length // 2)
         if "truncated" in structured:
             structured["truncated"] = True
 

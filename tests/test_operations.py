@@ -161,8 +161,9 @@ def test_audit_to_stderr_and_an_unwritable_file_stops_the_start(database_url: st
     refused = subprocess.run([sys.executable, "-m", "postgres_server", "--audit-log", str(tmp_path / "no/such/dir")],
                              check=False, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert refused.returncode == 2
-    assert refused.stderr.strip() == (f"postgres_server: MCP_AUDIT_LOG {tmp_path}/no/such/dir: cannot append to it "
-                                      "(No such file or directory)")  # fmt: skip
+    assert refused.stderr.strip() == (f"postgres_server: --audit-log {tmp_path}/no/such/dir: cannot append to it "
+                                      "(no such directory)")  # fmt: skip
+    assert not (tmp_path / "no").exists()
 
 
 async def test_audit_survives_rotation_and_bounds_each_line(database_url: str, tmp_path: Path) -> None:

@@ -574,19 +574,24 @@ async def test_catalog_texts_and_answers_stay_bounded(database_url: str) -> None
     """A comment is cut at 1,000 characters, an enum lists its first 100 labels and says how many more, a search
     takes at most 8 words, and a structured answer is cut to MCP_MAX_RESPONSE_BYTES like its text (120 tables'
     rows do not fit in 1,000 bytes)."""
-    from conftest import objects
+    from conftest import admin, objects
 
     labels = ", ".join(f"'v{i:03}'" for i in range(150))
     setup = (f"CREATE TYPE public.many AS ENUM ({labels}); CREATE TABLE public.chatty (id int, m public.many);"
              f"COMMENT ON COLUMN public.chatty.id IS '{'blah ' * 1000}'")  # fmt: skip
-    with objects(database_url, setup, "DROP TABLE IF EXISTS public.chatty; DROP TYPE IF EXISTS public.many") as url:
+    teardown = "DROP TABLE IF EXISTS public.chatty, public.parted; DROP TYPE IF EXISTS public.many"
+    with objects(database_url, setup, teardown) as url:
         async with connect(ps.Config(conn=url)) as client:
             described = await call(client, "describe_table", table="public.chatty")
             found = await call(client, "search_schema", query="blah")
             enums = await call(client, "list_enums", schema="public")
             wordy = await call(client, "search_schema", query="a b c d e f g h i")
+            in_list = ", ".join(str(i) for i in range(700))  # one long text, not a list: cut in half until it fits
+            admin(url, "CREATE TABLE public.parted (k int) PARTITION BY LIST (k); CREATE TABLE public.parted_a "
+                       f"PARTITION OF public.parted FOR VALUES IN ({in_list})")  # fmt: skip
         async with connect(ps.Config(conn=url, max_response_bytes=1_000)) as client:
             capped = await call(client, "list_tables", schema="wide")
+            bound = await call(client, "describe_table", table="public.parted_a")
     column = described.data["columns"][0]
     assert column.endswith("…[+4000 chars]") and len(column) < 1_100
     assert found.data["rows"][0][2].endswith("…[+4000 chars]")
@@ -598,6 +603,8 @@ async def test_catalog_texts_and_answers_stay_bounded(database_url: str) -> None
         "more cut at MCP_MAX_RESPONSE_BYTES"
     )
     assert len(json.dumps(capped.data, ensure_ascii=False, separators=(",", ":")).encode()) <= 1_000
+    assert not bound.is_error and bound.data["partition_of"].startswith("public.parted FOR VALUES IN (0, 1, ")
+    assert len(json.dumps(bound.data, ensure_ascii=False, separators=(",", ":")).encode()) <= 1_000
 
 
 async def test_review_findings_on_names_profiles_and_indexes(database_url: str, reader_url: str) -> None:
