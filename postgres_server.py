@@ -1010,92 +1010,129 @@ def _check_tree(
 ) -> tuple[tuple[tuple[str | None, str], ...], frozenset[Ref], tuple[str, ...]]:
     """Refuse anything that is not a read (a write only as a plan); return the relations the statement names
     (CTE names in scope left out), every name through which it may run a function, and the settings it reads."""
-    relations: set[tuple[str | None, str]] = set()
-    refs: set[Ref] = set()
-    settings: list[str] = []
-    whole_rows: set[str] = set()  # `*`, and names used alone as a column reference (a whole row, or a column)
-    secret_views: set[str] = set()  # names and aliases of SECRET_COLUMN_VIEWS in the statement
+    check = TreeCheck(plan_only)
+    for node_type, node, ctes in _iter_nodes(tree):
+        visit = TreeCheck.VISITS.get(node_type)
+        if visit is not None:
+            visit(check, node_type, node, ctes)
+    return check.verdict()
 
-    def function(kind: Literal["call", "attribute"], schema: str | None, name: str) -> None:
+
+class TreeCheck:
+    """What one walk over a parse tree found so far; each node type of interest has a visit of its own (VISITS)."""
+
+    def __init__(self, plan_only: bool) -> None:
+        self.plan_only = plan_only
+        self.relations: set[tuple[str | None, str]] = set()
+        self.refs: set[Ref] = set()
+        self.settings: list[str] = []
+        self.whole_rows: set[str] = set()  # `*`, and names used alone as a column reference (a row, or a column)
+        self.secret_views: set[str] = set()  # names and aliases of SECRET_COLUMN_VIEWS in the statement
+
+    def verdict(self) -> tuple[tuple[tuple[str | None, str], ...], frozenset[Ref], tuple[str, ...]]:
+        if self.secret_views and self.whole_rows & (self.secret_views | {"*"}):
+            raise GateRefusal(
+                f"{' and '.join(sorted(self.secret_views & SECRET_COLUMN_VIEWS))}: name the columns you need "
+                "(no * or whole rows): rolconfig and useconfig hold per-role settings, which may be secrets"
+            )
+        for name in self.settings:
+            _refuse_setting(name)
+        return tuple(sorted(self.relations, key=str)), frozenset(self.refs), tuple(self.settings)
+
+    def function(self, kind: Literal["call", "attribute"], schema: str | None, name: str) -> None:
         why = denied_function(name)
         if why:
             raise GateRefusal(f"function {name}() refused: it {why}")
-        refs.add(Ref(kind, schema, name))
+        self.refs.add(Ref(kind, schema, name))
 
-    def relation(schema: str | None, name: str, ctes: Scopes) -> None:
+    def relation(self, schema: str | None, name: str, ctes: Scopes) -> None:
         if name in DENIED_RELATIONS:
             raise GateRefusal(f"relation {name} refused: it {DENIED_RELATIONS[name]}")
         if schema is None and name in ctes:
             return
-        relations.add((schema, name))
-        refs.add(Ref("relation", schema, name))
+        self.relations.add((schema, name))
+        self.refs.add(Ref("relation", schema, name))
 
-    for node_type, node, ctes in _iter_nodes(tree):
-        if node_type in WRITE_NODES:
-            if not plan_only:
-                raise GateRefusal(
-                    f"{STATEMENT_NAMES[node_type]} refused: data-modifying statements (also inside WITH) "
-                    "cannot run on this read-only server; EXPLAIN without ANALYZE shows their plan"
-                )
-            target = node.get("relation") or {}
-            relation(target.get("schemaname"), target.get("relname", ""), frozenset())
-            refs.add(Ref("write", target.get("schemaname"), target.get("relname", "")))  # its defaults are planned
-        elif node_type == "SelectStmt":
-            if node.get("intoClause"):
-                raise GateRefusal("SELECT INTO refused: it creates a table; drop the INTO clause")
-            if node.get("lockingClause"):
-                raise GateRefusal("FOR UPDATE/SHARE refused: row locks are not allowed on this read-only server")
-        elif node_type == "FuncCall":
-            schema, name = _qualified(node.get("funcname", []))
-            function("call", schema, name)
+    def write(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        if not self.plan_only:
+            raise GateRefusal(
+                f"{STATEMENT_NAMES[node_type]} refused: data-modifying statements (also inside WITH) "
+                "cannot run on this read-only server; EXPLAIN without ANALYZE shows their plan"
+            )
+        target = node.get("relation") or {}
+        self.relation(target.get("schemaname"), target.get("relname", ""), frozenset())
+        self.refs.add(Ref("write", target.get("schemaname"), target.get("relname", "")))  # its defaults are planned
+
+    def select(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        if node.get("intoClause"):
+            raise GateRefusal("SELECT INTO refused: it creates a table; drop the INTO clause")
+        if node.get("lockingClause"):
+            raise GateRefusal("FOR UPDATE/SHARE refused: row locks are not allowed on this read-only server")
+
+    def call(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        schema, name = _qualified(node.get("funcname", []))
+        self.function("call", schema, name)
+        if name == "current_setting":
+            self.settings.append(_setting_literal(node))
+
+    def column(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        fields = node.get("fields", [])
+        if node_type == "ColumnRef":
+            secret = SECRET_COLUMNS.intersection(_names(fields))
+            if secret:
+                raise GateRefusal(f"column {min(secret)} refused: it holds per-role settings or foreign-server "
+                                  "options, which may be secrets")  # fmt: skip
+            if "A_Star" in fields[-1] or len(fields) == 1:
+                self.whole_rows.add("*" if "A_Star" in fields[-1] else _names(fields)[0])
+        # t.col.f and (expr).f call f(...) when no column of that name exists: every later name may be one.
+        for name in _names(fields[1:] if node_type == "ColumnRef" else node.get("indirection", [])):
             if name == "current_setting":
-                settings.append(_setting_literal(node))
-        elif node_type in ("ColumnRef", "A_Indirection"):
-            fields = node.get("fields", [])
-            if node_type == "ColumnRef":
-                secret = SECRET_COLUMNS.intersection(_names(fields))
-                if secret:
-                    raise GateRefusal(f"column {min(secret)} refused: it holds per-role settings or foreign-server "
-                                      "options, which may be secrets")  # fmt: skip
-                if "A_Star" in fields[-1] or len(fields) == 1:
-                    whole_rows.add("*" if "A_Star" in fields[-1] else _names(fields)[0])
-            # t.col.f and (expr).f call f(...) when no column of that name exists: every later name may be one.
-            names = _names(fields[1:] if node_type == "ColumnRef" else node.get("indirection", []))
-            for name in names:
-                if name == "current_setting":
-                    raise GateRefusal("function current_setting() refused in attribute notation: call it as "
-                                      "current_setting('name')")  # fmt: skip
-                function("attribute", None, name)
-        elif node_type in ("A_Expr", "SubLink", "SortBy"):
-            schema, name = _qualified(node.get({"A_Expr": "name", "SubLink": "operName"}.get(node_type, "useOp"), []))
-            between = node_type == "A_Expr" and "BETWEEN" in str(node.get("kind"))
-            refs.update(Ref("operator", schema, op) for op in (BETWEEN_OPERATORS if between else (name,)) if op)
-            if node_type == "SubLink" and node.get("subLinkType") == "ANY_SUBLINK" and not name:
-                refs.add(Ref("operator", None, "="))  # x IN (subquery): the parser supplies =
-        elif (node_type == "CaseExpr" and node.get("arg")) or (
-            node_type == "JoinExpr" and (node.get("usingClause") or node.get("isNatural"))
-        ):
-            refs.add(Ref("operator", None, "="))  # CASE x WHEN y, JOIN … USING, NATURAL JOIN compare with =
-        elif node_type in ("TypeCast", "ColumnDef"):  # a column definition list casts to its types too
-            schema, name = _qualified(node.get("typeName", {}).get("names", []))
-            refs.add(Ref("cast", schema, name))
-        elif node_type == "RangeTableSample":
-            function("call", *_qualified(node.get("method", [])))
-        elif node_type == "RangeVar":
-            relation(node.get("schemaname"), node.get("relname", ""), ctes)
-            if node.get("relname") in SECRET_COLUMN_VIEWS:
-                secret_views.update((node.get("relname", ""), (node.get("alias") or {}).get("aliasname", "")))
-        elif node_type in SQL_JSON_NODES or node_type == "JsonFuncExpr":
-            name = SQL_JSON_NODES.get(node_type) or str(node.get("op", "")).removesuffix("_OP").lower()
-            refs.add(Ref("call", None, name))
-    if secret_views and whole_rows & (secret_views | {"*"}):
-        raise GateRefusal(
-            f"{' and '.join(sorted(secret_views & SECRET_COLUMN_VIEWS))}: name the columns you need "
-            "(no * or whole rows): rolconfig and useconfig hold per-role settings, which may be secrets"
-        )
-    for name in settings:
-        _refuse_setting(name)
-    return tuple(sorted(relations, key=str)), frozenset(refs), tuple(settings)
+                raise GateRefusal("function current_setting() refused in attribute notation: call it as "
+                                  "current_setting('name')")  # fmt: skip
+            self.function("attribute", None, name)
+
+    def operator(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        schema, name = _qualified(node.get({"A_Expr": "name", "SubLink": "operName"}.get(node_type, "useOp"), []))
+        between = node_type == "A_Expr" and "BETWEEN" in str(node.get("kind"))
+        self.refs.update(Ref("operator", schema, op) for op in (BETWEEN_OPERATORS if between else (name,)) if op)
+        if node_type == "SubLink" and node.get("subLinkType") == "ANY_SUBLINK" and not name:
+            self.refs.add(Ref("operator", None, "="))  # x IN (subquery): the parser supplies =
+
+    def implicit_equals(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        """CASE x WHEN y, JOIN … USING and NATURAL JOIN compare with =."""
+        if node.get("arg") if node_type == "CaseExpr" else node.get("usingClause") or node.get("isNatural"):
+            self.refs.add(Ref("operator", None, "="))
+
+    def cast(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        """A cast, or a column definition list (which casts to its types too)."""
+        schema, name = _qualified(node.get("typeName", {}).get("names", []))
+        self.refs.add(Ref("cast", schema, name))
+
+    def sample(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        self.function("call", *_qualified(node.get("method", [])))
+
+    def range_var(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        self.relation(node.get("schemaname"), node.get("relname", ""), ctes)
+        if node.get("relname") in SECRET_COLUMN_VIEWS:
+            self.secret_views.update((node.get("relname", ""), (node.get("alias") or {}).get("aliasname", "")))
+
+    def sql_json(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        name = SQL_JSON_NODES.get(node_type) or str(node.get("op", "")).removesuffix("_OP").lower()
+        self.refs.add(Ref("call", None, name))
+
+    Visit = Callable[["TreeCheck", str, dict[str, Any], Scopes], None]
+    VISITS: ClassVar[dict[str, Visit]] = {
+        **dict.fromkeys(WRITE_NODES, write),
+        "SelectStmt": select,
+        "FuncCall": call,
+        **dict.fromkeys(("ColumnRef", "A_Indirection"), column),
+        **dict.fromkeys(("A_Expr", "SubLink", "SortBy"), operator),
+        **dict.fromkeys(("CaseExpr", "JoinExpr"), implicit_equals),
+        **dict.fromkeys(("TypeCast", "ColumnDef"), cast),
+        "RangeTableSample": sample,
+        "RangeVar": range_var,
+        **dict.fromkeys((*SQL_JSON_NODES, "JsonFuncExpr"), sql_json),
+    }
 
 
 def _caret(sql: str, position: int | None) -> str:
@@ -1878,6 +1915,43 @@ class Cutting(NamedTuple):
     reports: bool = False  # a last column reports what was cut (restore_cuts)
 
 
+class ColumnCut(NamedTuple):
+    """One result column in cutting_sql's SELECT."""
+
+    output: str  # its value, or NULL when cut
+    text: str  # a column of the inner SELECT holding its text ("" when none is needed)
+    cut: str  # its part of the report of cuts ("" for a type never cut)
+    width: int  # the characters a cut value keeps
+
+
+def column_cut(i: int, oid: int, limit: int) -> ColumnCut:
+    """Column `i` of type `oid` of cutting_sql's SELECT: values whose text is longer than `limit` are cut."""
+    value, text_column = f"mcp_q.c{i}", ""
+    if oid in BOUNDED_OIDS:  # no cast (a cast may run a function of the database's): its stored size checked
+        return ColumnCut(f"CASE WHEN {_op(f'pg_catalog.pg_column_size({value})', '<=', '64')} THEN {value} END",
+                         "", "", 0)  # fmt: skip
+    if oid == BYTEA_OID:  # '\x' and two hex digits a byte, as bytea prints
+        kept = (limit - 2) // 2
+        size = f"pg_catalog.octet_length({value})"
+        fits = _op(size, "<=", str(kept))
+        length = _op(_op(size, "*", "'2'::pg_catalog.int8"), "+", "2")
+        head = f"pg_catalog.concat(E'\\\\x', pg_catalog.encode(pg_catalog.substring({value}, 1, {kept}), 'hex'))"
+        width = 2 + 2 * kept
+    else:
+        if oid == TEXT_OID:
+            text = value
+        elif oid == VARCHAR_OID:
+            text = f"{value}::pg_catalog.text"  # binary-coercible: a relabel, no function runs
+        else:  # its text by the type's output function (concat: no cast is looked up), once per row
+            source = f"pg_catalog.to_json({value})" if oid in ARRAY_OIDS else value  # arrays as JSON
+            text_column, text = f", pg_catalog.concat({source}) AS t{i}", f"mcp_q.t{i}"
+        fits = f"({_op(f'pg_catalog.octet_length({text})', '<=', str(limit))} OR " \
+               f"{_op(f'pg_catalog.length({text})', '<=', str(limit))})"  # fmt: skip
+        length, head, width = f"pg_catalog.length({text})", f"pg_catalog.left({text}, {limit})", limit
+    cut = f"CASE WHEN NOT {fits} THEN pg_catalog.concat('{i},', {length}, ':', {head}) END"
+    return ColumnCut(f"CASE WHEN {fits} THEN {value} END", text_column, cut, width)
+
+
 @lru_cache(maxsize=256)
 def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting:
     """The SELECT around a statement with result columns of types `oids` that cuts, inside PostgreSQL, every value
@@ -1893,36 +1967,11 @@ def cutting_sql(oids: tuple[int, ...], limit: int) -> Cutting:
     if len(oids) > MAX_WRAPPED_COLUMNS:
         raise ToolFailure(f"the statement returns {len(oids)} columns; at most {MAX_WRAPPED_COLUMNS} can be "
                           "returned: select fewer columns", kind="too_wide")  # fmt: skip
-    outputs, texts, cuts, widths = [], [], [], []
-    for i, oid in enumerate(oids):
-        value = f"mcp_q.c{i}"
-        if oid in BOUNDED_OIDS:  # no cast (a cast may run a function of the database's): its stored size checked
-            outputs.append(f"CASE WHEN {_op(f'pg_catalog.pg_column_size({value})', '<=', '64')} THEN {value} END")
-            widths.append(0)
-            continue
-        if oid == BYTEA_OID:  # '\x' and two hex digits a byte, as bytea prints
-            kept = (limit - 2) // 2
-            size = f"pg_catalog.octet_length({value})"
-            fits = _op(size, "<=", str(kept))
-            length = _op(_op(size, "*", "'2'::pg_catalog.int8"), "+", "2")
-            head = f"pg_catalog.concat(E'\\\\x', pg_catalog.encode(pg_catalog.substring({value}, 1, {kept}), 'hex'))"
-            widths.append(2 + 2 * kept)
-        else:
-            if oid == TEXT_OID:
-                text = value
-            elif oid == VARCHAR_OID:
-                text = f"{value}::pg_catalog.text"  # binary-coercible: a relabel, no function runs
-            else:  # its text by the type's output function (concat: no cast is looked up), once per row
-                source = f"pg_catalog.to_json({value})" if oid in ARRAY_OIDS else value  # arrays as JSON
-                texts.append(f", pg_catalog.concat({source}) AS t{i}")
-                text = f"mcp_q.t{i}"
-            fits = f"({_op(f'pg_catalog.octet_length({text})', '<=', str(limit))} OR " \
-                   f"{_op(f'pg_catalog.length({text})', '<=', str(limit))})"  # fmt: skip
-            length = f"pg_catalog.length({text})"
-            head = f"pg_catalog.left({text}, {limit})"
-            widths.append(limit)
-        outputs.append(f"CASE WHEN {fits} THEN {value} END")
-        cuts.append(f"CASE WHEN NOT {fits} THEN pg_catalog.concat('{i},', {length}, ':', {head}) END")
+    columns = [column_cut(i, oid, limit) for i, oid in enumerate(oids)]
+    outputs = [column.output for column in columns]
+    texts = [column.text for column in columns if column.text]
+    cuts = [column.cut for column in columns if column.cut]
+    widths = [column.width for column in columns]
     if cuts:
         groups = [f"pg_catalog.concat({', '.join(cuts[i : i + 90])})" for i in range(0, len(cuts), 90)]  # 100 args
         outputs.append(f"pg_catalog.concat({', '.join(groups)})")
@@ -3777,55 +3826,83 @@ async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | No
     """The gate, the caller's relation and function checks, then the read, shaped as it arrives. If functions,
     operators, views or policies changed after the statement was judged, it is judged again on a fresh snapshot
     before it runs."""
-
-    async def start(columns: Sequence[ResultColumn]) -> ResultShaper:
-        return ResultShaper(columns, await app.column_types(columns, scope), limit, app.config)
-
     try:
         check_sql_size(sql, app.config.max_sql_bytes)
         long = len(sql) > GATE_OFF_LOOP_CHARS  # parsing costs ~1 ms per KB: keep the event loop free for others
         statement = await anyio.to_thread.run_sync(gate, sql) if long else gate(sql)
         check_relations(statement.relations, scope.role)
-        for _ in range(2):
-            try:
-                catalog = await app.judge(statement, scope.role)
-            except psycopg.Error as exc:
-                raise ToolFailure("could not load the catalog snapshot the function policy judges statements on: "
-                                  + pg_error_message(exc), kind=exc.sqlstate or "database") from None  # fmt: skip
-            scope = app.scope(scope.role)  # with the snapshot's explicit search path
-            if statement.plans_write:  # planning a write checks write privileges: planned as the login role
-                login = scope.role.postgres_role if scope.role else None
-                scope = scope._replace(limits=scope.limits._replace(run_as=login))
-            guarded = (
-                scope._replace(limits=scope.limits._replace(catalog_marker=catalog.marker))
-                if statement.references
-                else scope  # nothing to resolve (SELECT 1): no DDL can change the verdict, so no guard
-            )
-            try:
-                if statement.kind == "select":
-                    return cast(ResultShaper, await app.select(statement.sql, params or None, guarded, limit, start))
-                rowset = await app.read(statement.sql, params or None, scope=guarded, fetch=limit)
-                shaper = await start(rowset.columns)
-                shaper.take(rowset.rows, rowset.text_as_bytes)
-                shaper.more = shaper.more or rowset.more
-                return shaper
-            except CatalogChanged:
-                log.info("catalog changed since the function policy loaded it: reloading before the call runs")
-                await app.load_catalog(catalog)
     except GateRefusal as refusal:
         raise ToolFailure(str(refusal), kind="refused") from None
-    except (StatementFailed, psycopg.Error) as exc:
-        error, shift = (exc.error, exc.shift) if isinstance(exc, StatementFailed) else (exc, 0)
-        message = pg_error_message(error, sql, statement.offset - shift, scope)
-        if error.sqlstate == "42P01":
-            message += await missing_relation_hint(app, scope, error)
-        elif error.sqlstate == "42703" and not error.diag.message_hint:  # PostgreSQL saw no close match
-            message += await columns_hint(app, scope, statement.relations)
-        elif error.sqlstate == "42883":
-            message += await missing_function_hint(app, scope, error)
-        raise ToolFailure(message, kind=error.sqlstate or "database") from None
+    for _ in range(2):
+        catalog = await judge_statement(app, statement, scope.role)
+        scope = statement_scope(app, scope.role, statement, catalog)
+        try:
+            return await read_statement(app, scope, statement, params, limit)
+        except CatalogChanged:
+            log.info("catalog changed since the function policy loaded it: reloading before the call runs")
+            await app.load_catalog(catalog)
+        except (StatementFailed, psycopg.Error) as exc:
+            raise await statement_failure(app, scope, sql, statement, exc) from None
     raise ToolFailure("functions or views kept changing while this call was judged (DDL running?); retry",
                       kind="catalog_changed")  # fmt: skip
+
+
+async def judge_statement(app: App, statement: GatedStatement, role: Role | None) -> Catalog:
+    """The catalog snapshot on which every function the statement may run passed the policy."""
+    try:
+        return await app.judge(statement, role)
+    except GateRefusal as refusal:
+        raise ToolFailure(str(refusal), kind="refused") from None
+    except psycopg.Error as exc:
+        raise ToolFailure("could not load the catalog snapshot the function policy judges statements on: "
+                          + pg_error_message(exc), kind=exc.sqlstate or "database") from None  # fmt: skip
+
+
+def statement_scope(app: App, role: Role | None, statement: GatedStatement, catalog: Catalog) -> Scope:
+    """The caller's scope with the snapshot's explicit search path; a planned write as the login role (planning
+    checks write privileges); guarded by the snapshot's marker unless nothing in it resolves against the catalog
+    (SELECT 1: no DDL can change the verdict)."""
+    scope = app.scope(role)
+    limits = scope.limits
+    if statement.plans_write:
+        limits = limits._replace(run_as=role.postgres_role if role else None)
+    if statement.references:
+        limits = limits._replace(catalog_marker=catalog.marker)
+    return scope._replace(limits=limits)
+
+
+async def read_statement(
+    app: App, scope: Scope, statement: GatedStatement, params: list[Any] | None, limit: int
+) -> ResultShaper:
+    """Run a judged statement: a SELECT streamed into the shaper (cells cut in PostgreSQL), anything else (EXPLAIN,
+    SHOW) read whole, at most `limit` rows kept."""
+
+    async def start(columns: Sequence[ResultColumn]) -> ResultShaper:
+        return ResultShaper(columns, await app.column_types(columns, scope), limit, app.config)
+
+    if statement.kind == "select":
+        return cast(ResultShaper, await app.select(statement.sql, params or None, scope, limit, start))
+    rowset = await app.read(statement.sql, params or None, scope=scope, fetch=limit)
+    shaper = await start(rowset.columns)
+    shaper.take(rowset.rows, rowset.text_as_bytes)
+    shaper.more = shaper.more or rowset.more
+    return shaper
+
+
+async def statement_failure(
+    app: App, scope: Scope, sql: str, statement: GatedStatement, exc: StatementFailed | psycopg.Error
+) -> ToolFailure:
+    """PostgreSQL's error for the agent's statement, its caret placed in the agent's text, with a hint where the
+    message alone does not say what to do (a missing relation, column or function)."""
+    error, shift = (exc.error, exc.shift) if isinstance(exc, StatementFailed) else (exc, 0)
+    message = pg_error_message(error, sql, statement.offset - shift, scope)
+    if error.sqlstate == "42P01":
+        message += await missing_relation_hint(app, scope, error)
+    elif error.sqlstate == "42703" and not error.diag.message_hint:  # PostgreSQL saw no close match
+        message += await columns_hint(app, scope, statement.relations)
+    elif error.sqlstate == "42883":
+        message += await missing_function_hint(app, scope, error)
+    return ToolFailure(message, kind=error.sqlstate or "database")
 
 
 async def answer_execute_sql(
