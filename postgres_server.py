@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import decimal
 import difflib
 import fnmatch
 import gc
@@ -1567,7 +1568,6 @@ def _escape_bytes(value: Any) -> str:
 
 
 _exact_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_escape_bytes).encode
-_long_integer = re.compile(r"\d{19}")
 
 
 def dumps(value: Any) -> str:
@@ -1582,9 +1582,38 @@ def dumps(value: Any) -> str:
         return _exact_dumps(value)
 
 
-def loads(text: str) -> Any:
-    """Parse JSON exactly: orjson would turn integers beyond 64 bits into floats, so those use the json module."""
-    return json.loads(text) if _long_integer.search(text) else orjson.loads(text)
+def json_value(text: str) -> Any:
+    """A json/jsonb value as Python values that print back as the same JSON, else its text unchanged.
+
+    pydantic_core keeps integers of any size exact (orjson turns those beyond 64 bits into floats) and is faster
+    than a pre-scan with orjson. Left as text: a number of 16 or more significant digits that no float holds
+    (3.14159265358979323846, 1e400), and an escaped lone surrogate, which JSON allows and Python cannot hold.
+    """
+    try:
+        value = pydantic_core.from_json(text)
+    except ValueError:
+        return text
+    if _MANY_DIGITS.search(text) and not floats_hold(text):
+        return text
+    return value
+
+
+_MANY_DIGITS = re.compile(r"\d{16}|[\d.]{17}")  # a number may have 16+ significant digits: check the floats
+
+
+def floats_hold(text: str) -> bool:
+    """Whether every number with a fraction or exponent in the JSON text is what its float prints."""
+
+    def exact(literal: str) -> float:
+        if decimal.Decimal(repr(float(literal))) != decimal.Decimal(literal):
+            raise ArithmeticError(literal)
+        return float(literal)
+
+    try:
+        json.loads(text, parse_float=exact)
+    except (ArithmeticError, ValueError):
+        return False
+    return True
 
 
 def cut_text(text: str, limit: int) -> str:
@@ -1613,7 +1642,9 @@ def cell_converter(oid: int, max_chars: int, text_as_bytes: bool) -> Callable[[A
     if oid in FLOAT_OIDS:
         return lambda v: v if v is None else _finite(v)
     if oid in JSON_OIDS:  # parsed only when short enough to keep, and shallow enough for every client to read
-        return lambda v: v if v is None or len(v) > max_chars or not isinstance(v, str) or too_deep(v) else loads(v)
+        return lambda v: (
+            v if v is None or len(v) > max_chars or not isinstance(v, str) or too_deep(v) else json_value(v)
+        )
     info = ADAPTERS.types.get(oid)
     if oid in ARRAY_OIDS and (text_as_bytes or (info is not None and info.name in ("float4", "float8"))):
         return lambda v: v if v is None else _plain(v)
@@ -4697,7 +4728,7 @@ class StateSealer:
             expected = base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=")
             if not hmac.compare_digest(mac, expected):
                 return None
-            payload = loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)).decode())
+            payload = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)).decode())
         except (ValueError, UnicodeDecodeError):
             return None
         return payload if isinstance(payload, dict) and payload.get("exp", 0) >= time.time() else None
@@ -5512,24 +5543,9 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
     """The MCP server: the read-only tools, lifespan-owned pool, bearer auth (static token and/or OAuth JWTs),
     the OAuth relay when an issuer is configured, and the probes. `issuer_http` reaches the issuer (tests pass
     one wired to a stand-in authorization server)."""
-
     holder: dict[str, App] = {}
-    auth: dict[str, Any] = {}
-    upstream = None
-    if config.oauth:
-        import httpx
-
-        upstream = Upstream(config, issuer_http or httpx.AsyncClient(timeout=10, follow_redirects=False))
-    if config.api_token or upstream:
-        auth = {
-            "token_verifier": BearerVerifier(config, upstream),
-            "auth": AuthSettings(
-                issuer_url=config.base_url,
-                # With OAuth, the protected-resource metadata is served and every 401 points at it.
-                resource_server_url=config.resource_url if upstream else None,
-                validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
-            ),
-        }
+    upstream = issuer(config, issuer_http) if config.oauth else None
+    auth = bearer_auth(config, upstream)
     metrics = Metrics() if config.metrics else None
     server = MCPServer[App](
         SERVER_NAME,
@@ -5540,9 +5556,47 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
         tools=[published_tool(fn) for fn in TOOLS.values()],
         **auth,
     )
+    if upstream is not None:
+        for path, methods, handler in OAuthRelay(config, upstream).routes():
+            server.custom_route(path, methods=methods)(handler)
+        ISSUERS[server] = upstream
+    server.custom_route("/health", methods=["GET"])(health)
+    server.custom_route("/ready", methods=["GET"])(readiness(holder))
+    if metrics is not None:
+        guarded = bool(auth) and not config.metrics_public
+        server.custom_route("/metrics", methods=["GET"])(metrics_route(metrics, holder, guarded, config))
+    return server
 
-    async def health(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+
+def issuer(config: Config, issuer_http: Any) -> Upstream:
+    """The configured OAuth issuer, reached through `issuer_http` or a client of our own."""
+    import httpx
+
+    return Upstream(config, issuer_http or httpx.AsyncClient(timeout=10, follow_redirects=False))
+
+
+def bearer_auth(config: Config, upstream: Upstream | None) -> dict[str, Any]:
+    """MCPServer's auth arguments: its bearer check on /mcp with our verifier (the static token, and the issuer's
+    JWTs); with OAuth, the protected-resource metadata is served and every 401 points at it. None without either."""
+    if not config.api_token and upstream is None:
+        return {}
+    return {
+        "token_verifier": BearerVerifier(config, upstream),
+        "auth": AuthSettings(
+            issuer_url=config.base_url,
+            resource_server_url=config.resource_url if upstream else None,
+            validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
+        ),
+    }
+
+
+async def health(_request: Request) -> Response:
+    """GET /health: the process answers (liveness; no database work)."""
+    return JSONResponse({"status": "ok"})
+
+
+def readiness(holder: dict[str, App]) -> Callable[[Request], Awaitable[Response]]:
+    """GET /ready: 200 with the database posture when a call could run now, else 503 and why."""
 
     async def ready(_request: Request) -> Response:
         app = holder.get("app")
@@ -5554,30 +5608,11 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
             await app.read("SELECT 1", scope=app.scope())
         except (ToolFailure, psycopg.Error) as exc:
             return JSONResponse({"status": "not ready", "reason": str(exc).split("\n")[0]}, status_code=503)
-        return JSONResponse(
-            {
-                "status": "ready",
-                "database": "reachable",
-                "read_only_role": posture["read_only_role"],
-                "warnings": posture["warnings"],
-                "user": posture["user"],
-                "calls_run_as": posture["run_as"],
-                "work_mem": posture["work_mem"],
-                "temp_file_limit": posture["temp_file_limit"],
-            }
-        )
+        shown = ("read_only_role", "warnings", "user", "work_mem", "temp_file_limit")
+        return JSONResponse({"status": "ready", "database": "reachable", **{key: posture[key] for key in shown},
+                             "calls_run_as": posture["run_as"]})  # fmt: skip
 
-    if upstream is not None:
-        for path, methods, handler in OAuthRelay(config, upstream).routes():
-            server.custom_route(path, methods=methods)(handler)
-    if upstream is not None:
-        ISSUERS[server] = upstream
-    server.custom_route("/health", methods=["GET"])(health)
-    server.custom_route("/ready", methods=["GET"])(ready)
-    if metrics is not None:
-        guarded = bool(auth) and not config.metrics_public
-        server.custom_route("/metrics", methods=["GET"])(metrics_route(metrics, holder, guarded, config))
-    return server
+    return ready
 
 
 def metrics_route(metrics: Metrics, holder: dict[str, App], guarded: bool, config: Config) -> Any:
@@ -6233,33 +6268,50 @@ def serve_workers(config: Config) -> int:
     listening_socket(config.host, config.port).close()
     listeners = [listening_socket(config.host, config.port, share_port=True) for _ in range(config.workers)]
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: nothing inherited mid-flight
-    metrics_dir = None
-    if config.metrics and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # where the workers' metrics meet
-        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postgres-mcp-metrics-")
-    elif config.metrics:  # the operator's directory: the last run's values would be counted again (library docs)
-        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-            stale.unlink()
+    metrics_dir = prepare_metrics_dir() if config.metrics else None
     workers = [spawn.Process(target=serve_http, args=(config, listener)) for listener in listeners]
     for worker in workers:
         worker.start()
+    failed = supervise(workers)
+    stop_workers(workers)
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+def prepare_metrics_dir() -> str | None:
+    """Where the workers' metrics meet (prometheus_client's multiprocess mode): a directory made for this run
+    (returned, to be removed at the end), or the operator's PROMETHEUS_MULTIPROC_DIR cleared of the last run's
+    values, which would be counted again (the library's docs)."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            stale.unlink()
+        return None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postgres-mcp-metrics-")
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def supervise(workers: list[multiprocessing.process.BaseProcess]) -> bool:
+    """Wait for SIGINT or SIGTERM, or for a worker to end; whether one ended (a failure)."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    failed = False
     while not stop.wait(0.5):
-        if failed := any(worker.exitcode is not None for worker in workers):
+        if any(worker.exitcode is not None for worker in workers):
             log.error("a worker process ended unexpectedly; stopping the others")
-            break
+            return True
+    return False
+
+
+def stop_workers(workers: list[multiprocessing.process.BaseProcess]) -> None:
+    """SIGTERM to each worker still running (uvicorn shuts down gracefully), SIGKILL to one still there 10 s on."""
     for worker in workers:
         if worker.exitcode is None:
-            worker.terminate()  # uvicorn shuts down gracefully on SIGTERM
+            worker.terminate()
     for worker in workers:
         worker.join(10)
         if worker.exitcode is None:
             worker.kill()
-    if metrics_dir is not None:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 1 if failed else 0
 
 
 def serve(config: Config) -> int:

@@ -313,6 +313,16 @@ async def test_json_numbers_stay_exact(config: ps.Config) -> None:
     assert '"big":123456789012345678901234567890' in result.text
 
 
+async def test_json_no_python_value_holds_comes_back_as_its_text(config: ps.Config) -> None:
+    """A number no float holds (17 significant digits, a jsonb exponent beyond a double's) and an escaped lone
+    surrogate (valid JSON, no Python string) come back as the JSON text, exact, never rounded or an error."""
+    async with connect(config) as client:
+        result = await call(client, "execute_sql", sql="""SELECT '[3.1415926535897932, 0.1]'::jsonb AS pi,
+            '{"e": 1.5e300, "id": "12345678901234567890"}'::json AS fits, '"\\ud83d"'::json AS surrogate""")
+    assert result.data["rows"] == [["[3.1415926535897932, 0.1]", {"e": 1.5e300, "id": "12345678901234567890"},
+                                    '"\\ud83d"']]  # fmt: skip
+
+
 async def test_non_utf8_bytes_never_crash(admin_url: str) -> None:
     """A SQL_ASCII database may hold any bytes in text: they come back escaped, not as a crash."""
     import psycopg
