@@ -3565,6 +3565,15 @@ async def read_table(app: App, scope: Scope, sql: str, table: str, schema: str |
     return cast(dict[str, Any], found)
 
 
+async def resolved_name(app: App, scope: Scope, table: str, schema: str | None) -> str:
+    """The qualified name of a table the caller may see, or a not-found failure with suggestions."""
+    params = resolve_params(scope, table, schema)
+    name = await app.read_json(RESOLVED_NAME_SQL, params, scope=scope)
+    if name is None or not scope.visible(name):
+        raise await table_not_found(app, scope, params)
+    return str(name)
+
+
 def visible_keys(scope: Scope, keys: list[dict[str, Any]] | None, far: str) -> list[dict[str, Any]]:
     """Foreign keys whose other table the caller may see: a hidden table is not even named."""
     return [fk for fk in keys or [] if scope.visible(fk[far])]
@@ -3624,11 +3633,8 @@ def join_paths(edges: list[list[Any]], start: str, goal: str) -> list[str]:
 
 
 async def answer_join_paths(app: App, scope: Scope, table: str, schema: str | None, to: str) -> Answer:
-    start = await app.read_json(RESOLVED_NAME_SQL, resolve_params(scope, table, schema), scope=scope)
-    goal = await app.read_json(RESOLVED_NAME_SQL, resolve_params(scope, to, None), scope=scope)
-    for name, given, given_schema in ((start, table, schema), (goal, to, None)):
-        if name is None or not scope.visible(name):
-            raise await table_not_found(app, scope, resolve_params(scope, given, given_schema))
+    start = await resolved_name(app, scope, table, schema)
+    goal = await resolved_name(app, scope, to, None)
     edges = [e for e in await app.read_json(FOREIGN_KEY_GRAPH_SQL, [scope.schemas], scope=scope) or []
              if scope.visible(e[0]) and scope.visible(e[2])]  # fmt: skip
     paths = join_paths(edges, start, goal) if start != goal else []

@@ -146,12 +146,7 @@ async def test_new_connections_default_to_read_only(config: ps.Config) -> None:
 
 async def test_role_posture_flags_a_superuser_and_clears_a_reader(database_url: str, reader_url: str) -> None:
     for url, read_only in ((database_url, False), (reader_url, True)):
-        app = ps.App(config=ps.Config(conn=url), pool=await ps.open_pool(ps.Config(conn=url)))
-        try:
-            posture = await ps.fetch_posture(app)
-        finally:
-            assert app.pool is not None
-            await app.pool.close()
+        posture = await ps.probe_posture(ps.Config(conn=url))
         assert posture["read_only_role"] is read_only, posture
         if not read_only:
             assert "role is a superuser" in posture["warnings"]
