@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -72,8 +73,9 @@ from psycopg.pq.abc import PGconn, PGresult
 from psycopg.types import TypeInfo
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 from sse_starlette.sse import AppStatus
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -1820,7 +1822,7 @@ class Command(NamedTuple):
     prepare: bool = False  # the server's own constant SQL: parsed and planned once per connection
     describe: bool = False  # parse it as the unnamed statement and describe it (its result: the row description)
     chunk: int = 0  # rows per result chunk, read as they arrive (0: the whole result at once)
-    sink: Callable[[Any], bool] | None = None  # takes this command's results as they arrive; False: stop the call
+    sink: Callable[[PGresult], bool] | None = None  # takes this command's results as they arrive; False: stop the call
 
 
 # "no such prepared statement" / "already exists": a transaction pooler (PgBouncer) moved us between backends.
@@ -1839,8 +1841,13 @@ async def configure_connection(conn: ReadConnection) -> None:
 
 
 async def _socket_ready(watch: Callable[..., object], unwatch: Callable[[int], object], fd: int) -> None:
-    future = asyncio.get_running_loop().create_future()
-    watch(fd, lambda: future.done() or future.set_result(None))
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def ready() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    watch(fd, ready)
     try:
         await future
     finally:
@@ -2683,7 +2690,7 @@ def pg_error_message(exc: psycopg.Error, sql: str | None = None, shift: int = 0,
 RECONNECT_INTERVAL_S = 0.25  # while the database is away, how often the pool tries to connect again
 
 
-def keep_reconnecting(pool: AsyncConnectionPool) -> None:
+def keep_reconnecting(pool: AsyncConnectionPool[ReadConnection]) -> None:
     """The pool gave up one connection attempt: try again in RECONNECT_INTERVAL_S, for as long as it is open. A
     steady interval rather than psycopg_pool's doubling backoff, so calls are served within a fraction of a
     second of the database accepting connections again, however long it was away (check() lets it grow)."""
@@ -2691,11 +2698,17 @@ def keep_reconnecting(pool: AsyncConnectionPool) -> None:
         asyncio.get_running_loop().call_later(RECONNECT_INTERVAL_S, _check_pool, pool)
 
 
-def _check_pool(pool: AsyncConnectionPool) -> None:
+def _check_pool(pool: AsyncConnectionPool[ReadConnection]) -> None:
     if not pool.closed:
         task = asyncio.get_running_loop().create_task(pool.check())
         _CHECKS.add(task)  # held until done: the loop keeps only weak references to tasks
-        task.add_done_callback(lambda done: _CHECKS.discard(done) or done.cancelled() or done.exception())
+        task.add_done_callback(_check_done)
+
+
+def _check_done(task: asyncio.Task[None]) -> None:
+    _CHECKS.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failed check is the pool's to log, not "exception never retrieved"
 
 
 _CHECKS: set[asyncio.Task[None]] = set()
@@ -3617,7 +3630,7 @@ def join_paths(edges: list[list[Any]], start: str, goal: str) -> list[str]:
     found: list[list[tuple[str, str]]] = []
     frontier: list[list[tuple[str, str]]] = [[(start, "")]]
     for _ in range(MAX_JOIN_HOPS):
-        next_frontier = []
+        next_frontier: list[list[tuple[str, str]]] = []
         for path in frontier:
             seen = {table for table, _ in path}
             for neighbour, condition in links.get(path[-1][0], []):
@@ -4126,7 +4139,7 @@ def call_origin(ctx: Context[App, Any]) -> tuple[str | None, str | None]:
     """The calling client (its MCP name/version, and its address over HTTP) and its session id, if any."""
     client = None
     with contextlib.suppress(Exception):  # a transport without a session or a request says nothing
-        info = ctx.session.client_params.client_info  # type: ignore[union-attr]
+        info = ctx.session.client_params.client_info
         client = f"{info.name}/{info.version}"
     request = getattr(ctx.request_context, "request", None)
     address = getattr(getattr(request, "client", None), "host", None)
@@ -4173,7 +4186,7 @@ class Metrics:
             for family in (self.seconds, self.rows, self.bytes, self.truncated):
                 family.labels(tool)
 
-    def record(self, call: CallRecord, pool: AsyncConnectionPool | None) -> None:
+    def record(self, call: CallRecord, pool: AsyncConnectionPool[ReadConnection] | None) -> None:
         self.calls.labels(call.tool, call.outcome).inc()
         self.seconds.labels(call.tool).observe(call.seconds)
         self.rows.labels(call.tool).inc(call.rows)
@@ -4184,7 +4197,7 @@ class Metrics:
             self.database_up.set(call.outcome == "ok")
         self.pool_state(pool)
 
-    def pool_state(self, pool: AsyncConnectionPool | None) -> None:
+    def pool_state(self, pool: AsyncConnectionPool[ReadConnection] | None) -> None:
         stats = pool.get_stats() if pool is not None else {}
         self.pool_size.set(stats.get("pool_size", 0))
         self.pool_in_use.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
@@ -4198,7 +4211,7 @@ class Metrics:
         from prometheus_client import multiprocess
 
         merged = prom.CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged)
+        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]  # untyped in the library
         return prom.generate_latest(merged)
 
 
@@ -4390,15 +4403,16 @@ def fit_structured(structured: dict[str, Any], cap: int) -> None:
     fits. Catalog texts are cut in SQL already; this is for an answer of very many of them."""
     while len(orjson.dumps(structured)) > cap:
         lists = [(len(orjson.dumps(value)), key) for key, value in structured.items() if isinstance(value, list)]
-        items = structured[max(lists)[1]] if lists else []
+        items: list[Any] = structured[max(lists)[1]] if lists else []
         if len(items) >= 2:
             kept = len(items) // 2
             marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
             items[kept:] = [[marker] if isinstance(items[0], list) else marker]
         else:  # one long text (a partition bound, an index expression): the longest string is cut in half
-            holders = [(structured, key) for key in structured] + [(items, index) for index in range(len(items))]
+            holders: list[tuple[Any, Any]] = [(structured, key) for key in structured]
+            holders += [(items, index) for index in range(len(items))]
             texts = [(len(holder[key]), holder, key) for holder, key in holders if isinstance(holder[key], str)]
-            length, holder, key = max(texts, key=lambda text: text[0]) if texts else (0, None, None)
+            length, holder, key = max(texts, key=lambda text: text[0]) if texts else (0, {}, "")
             if length < 64:
                 return
             holder[key] = cut_text(holder[key], length // 2)
@@ -5408,9 +5422,9 @@ async def relay_status(app: Any, scope: Any, receive: Any, send: Any) -> int | N
 
 def make_lifespan(
     config: Config, holder: dict[str, App], metrics: Metrics | None = None
-) -> Callable[[Any], contextlib.AbstractAsyncContextManager[App]]:
+) -> Callable[[MCPServer[App]], contextlib.AbstractAsyncContextManager[App]]:
     @contextlib.asynccontextmanager
-    async def lifespan(_server: Any) -> AsyncIterator[App]:
+    async def lifespan(_server: MCPServer[App]) -> AsyncIterator[App]:
         STOPPING.loop = asyncio.get_running_loop()
         app = App(
             config=config,
@@ -5440,7 +5454,7 @@ def make_lifespan(
 
 async def fetch_posture(app: App) -> dict[str, Any]:
     """The login role's posture, and from it the role calls run as (ToolFailure when none is safe)."""
-    posture = await app.read_json(POSTURE_SQL, [app.config.read_role], scope=app.scope(login=True))
+    posture: dict[str, Any] = await app.read_json(POSTURE_SQL, [app.config.read_role], scope=app.scope(login=True))
     posture["warnings"] = posture_warnings(posture)
     posture["read_only_role"] = not posture["warnings"]
     app.run_as = run_as_role(posture, app.config) or None
@@ -5509,7 +5523,7 @@ def warn_roles_without_postgres_role(permissions: Permissions) -> None:
             )
 
 
-def published_tool(fn: Callable[..., Any]) -> Any:
+def published_tool(fn: ToolFunction) -> Tool:
     """A tool with its annotations and output schema, whose results the SDK does not validate again.
 
     The schema stays published and every client may check results against it (the test suite's client
@@ -5589,8 +5603,8 @@ def bearer_auth(config: Config, upstream: Upstream | None) -> dict[str, Any]:
     return {
         "token_verifier": BearerVerifier(config, upstream),
         "auth": AuthSettings(
-            issuer_url=config.base_url,
-            resource_server_url=config.resource_url if upstream else None,
+            issuer_url=AnyHttpUrl(config.base_url),
+            resource_server_url=AnyHttpUrl(config.resource_url) if upstream else None,
             validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
         ),
     }
@@ -5621,7 +5635,9 @@ def readiness(holder: dict[str, App]) -> Callable[[Request], Awaitable[Response]
     return ready
 
 
-def metrics_route(metrics: Metrics, holder: dict[str, App], guarded: bool, config: Config) -> Any:
+def metrics_route(
+    metrics: Metrics, holder: dict[str, App], guarded: bool, config: Config
+) -> Callable[[Request], Awaitable[Response]]:
     """GET /metrics: the Prometheus text format; with auth configured, only for a valid bearer token (the SDK's
     authentication runs on every route and leaves the verified user on the request) unless MCP_METRICS_PUBLIC."""
 
@@ -5658,7 +5674,7 @@ async def check_database(app: App, metrics: Metrics) -> None:
         metrics.database_up.set(0)
 
 
-def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Any:
+def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Starlette:
     """The Starlette app: /mcp (streamable HTTP, stateful or stateless), /health, /ready."""
     server = server or build_server(config)
     app = server.streamable_http_app(
@@ -5866,7 +5882,7 @@ def start_demo_database() -> str:
     """
 
     try:
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
     except ImportError:
         raise ConfigError(
             "--demo needs the pgserver package (pip install pgserver), which this installation does "
@@ -5876,12 +5892,12 @@ def start_demo_database() -> str:
     DEMO_CLEANERS.append(subprocess.Popen([sys.executable, "-c", DEMO_CLEANER, datadir], stdin=subprocess.PIPE,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           start_new_session=True))  # fmt: skip
-    server = pgserver.get_server(datadir, cleanup_mode=None)
+    server = pgserver.get_server(datadir, cleanup_mode=None)  # type: ignore[attr-defined]  # not in its __all__
     log.info("demo database in %s (deleted when the server stops)", datadir)
     admin_uri = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(DEMO_SCHEMA_SQL)  # type: ignore[arg-type]
-        conn.execute(DEMO_ROLE_SQL)  # type: ignore[arg-type]
+        conn.execute(DEMO_SCHEMA_SQL)
+        conn.execute(DEMO_ROLE_SQL)
     return admin_uri.replace("postgres:@", "mcp_reader@", 1)
 
 
@@ -6163,7 +6179,7 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def listening_socket(host: str, port: int, share_port: bool = False) -> Any:
+def listening_socket(host: str, port: int, share_port: bool = False) -> socket.socket:
     """A bound, listening TCP socket; `share_port` lets each worker have one of its own (SO_REUSEPORT).
 
     Bound here rather than by uvicorn, so that a taken port fails the start-up with one line.
@@ -6188,7 +6204,7 @@ def listening_socket(host: str, port: int, share_port: bool = False) -> Any:
 HEADER_TIMEOUT_S = 10  # a connection whose request headers take longer is closed (slow-header floods)
 
 
-def uvicorn_config(config: Config, app: Any) -> Any:
+def uvicorn_config(config: Config, app: Starlette) -> uvicorn.Config:
     """How uvicorn serves `app`: its HTTP/1.1 protocol (httptools) with a deadline for request headers."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -6199,7 +6215,7 @@ def uvicorn_config(config: Config, app: Any) -> Any:
 
         deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: Any) -> None:
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.deadline = self.loop.call_later(HEADER_TIMEOUT_S, self.headers_too_slow)
 
@@ -6233,23 +6249,23 @@ def uvicorn_config(config: Config, app: Any) -> Any:
                           timeout_graceful_shutdown=config.shutdown_grace_s + 1)  # fmt: skip
 
 
-def graceful_server(config: Config, app: Any) -> Any:
+def graceful_server(config: Config, app: Starlette) -> uvicorn.Server:
     """uvicorn's Server, which on SIGTERM or SIGINT stops accepting and waits for connections to finish; it
     also tells Stopping, so that calls in flight are answered within MCP_SHUTDOWN_GRACE_S."""
 
     class Graceful(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
+        def handle_exit(self, sig: int, frame: types.FrameType | None) -> None:
             STOPPING.begin_soon(config.shutdown_grace_s)
             super().handle_exit(sig, frame)
 
     # sse-starlette (the SDK's SSE responses) ends every stream on SIGTERM at once, answers still due included;
     # here streams end once every call in flight is answered (its documented switch for that).
-    AppStatus.disable_automatic_graceful_drain()
+    AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]  # untyped in sse-starlette
     STOPPING.when_answered.append(lambda: setattr(AppStatus, "should_exit", True))
     return Graceful(uvicorn_config(config, app))
 
 
-def serve_http(config: Config, listener: Any) -> int:
+def serve_http(config: Config, listener: socket.socket) -> int:
     """uvicorn serving the app on `listener`: the whole server, or one worker process of it."""
     configure_logging(config.log_level)  # again in a spawned worker: a fresh interpreter
     server = graceful_server(config, build_http_app(config))
@@ -6297,7 +6313,7 @@ def prepare_metrics_dir() -> str | None:
     return os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def supervise(workers: list[multiprocessing.process.BaseProcess]) -> bool:
+def supervise(workers: Sequence[multiprocessing.process.BaseProcess]) -> bool:
     """Wait for SIGINT or SIGTERM, or for a worker to end; whether one ended (a failure)."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -6309,7 +6325,7 @@ def supervise(workers: list[multiprocessing.process.BaseProcess]) -> bool:
     return False
 
 
-def stop_workers(workers: list[multiprocessing.process.BaseProcess]) -> None:
+def stop_workers(workers: Sequence[multiprocessing.process.BaseProcess]) -> None:
     """SIGTERM to each worker still running (uvicorn shuts down gracefully), SIGKILL to one still there 10 s on."""
     for worker in workers:
         if worker.exitcode is None:
