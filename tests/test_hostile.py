@@ -63,7 +63,7 @@ async def test_hostile_results_cost_the_server_what_its_answer_does(served: tupl
         peak = peak_rss_mb(process.pid)
     for name, answer in answers.items():
         assert not answer.is_error, f"{name}: {answer.text}"
-        assert answer.data["truncated"] is True and answer.data["row_count"] >= 0, name
+        assert answer.data["truncated"] is True and " cut at " in answer.data.get("note", ""), name  # why
         assert len(answer.text.encode()) <= 60_000, name
     assert peak <= idle + BUDGET_MB, f"peak {peak:.0f} MB against {idle:.0f} MB idle"
 

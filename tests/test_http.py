@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import TOOL_CALLS, active_queries, cancel_midway, free_port, ps, server_process
+from conftest import READER_ROLE, TOOL_CALLS, active_queries, cancel_midway, free_port, ps, server_process
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -97,7 +98,7 @@ async def test_health_and_ready(database_url: str, reader_url: str) -> None:
     async with http_app(http_config(reader_url), token=None) as http:
         reader = (await http.get("/ready")).json()
     assert reader["read_only_role"] is True and reader["warnings"] == []
-    assert reader["calls_run_as"] == reader["user"]  # nothing to drop
+    assert reader["user"] == reader["calls_run_as"] == READER_ROLE  # nothing to drop
 
 
 async def test_ready_is_503_without_a_database() -> None:
@@ -184,7 +185,7 @@ async def test_both_eras_over_a_real_socket(database_url: str, mode: str) -> Non
             tools = await client.list_tools()
             result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
     assert len(tools.tools) == len(ps.TOOL_NAMES) and not result.is_error
-    assert result.structured_content is not None and result.structured_content["row_count"] == 1
+    assert result.structured_content is not None and result.structured_content["rows"] == [[2000]]
 
 
 async def test_closed_http_response_cancels_the_query(database_url: str) -> None:
@@ -202,17 +203,32 @@ async def test_closed_http_response_cancels_the_query(database_url: str) -> None
 
 
 def test_serve_over_a_real_socket_and_log_one_line_per_call(database_url: str) -> None:
-    """End to end: uvicorn + bearer token + a raw JSON-RPC exchange over TCP."""
+    """End to end in a process of its own: uvicorn + bearer token + raw JSON-RPC over TCP. Its stderr holds one
+    line per tool call, naming the tool, the token's principal and the outcome; a call refused at the door
+    (no token) never reaches a tool and is not logged as one."""
     import httpx
 
-    config = http_config(database_url, port=free_port(), stateless=True)
-    with uvicorn_server(config) as base:
-        init = initialize()
-        headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}"}
-        started = httpx.post(f"{base}/mcp", json=init, headers=headers)
-        unauthorized = httpx.post(f"{base}/mcp", json=init, headers=HANDSHAKE)
+    def tool_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+
+    calls = [("execute_sql", {"sql": "SELECT 1"}), ("list_tables", {"schema": "shop"}),
+             ("execute_sql", {"sql": "DELETE FROM t"}), ("execute_sql", {"sql": "SELECT * FROM nope"})]  # fmt: skip
+    env = {"DATABASE_URL": database_url, "MCP_STATELESS": "true", "MCP_API_TOKEN": TOKEN}
+    headers = {**HANDSHAKE, "Authorization": f"Bearer {TOKEN}", "MCP-Protocol-Version": "2025-06-18"}
+    with server_process(env) as (server, base):
+        started = httpx.post(f"{base}/mcp", json=initialize(), headers=headers)
+        unauthorized = httpx.post(f"{base}/mcp", json=tool_call("execute_sql", {"sql": "SELECT 2"}), headers=HANDSHAKE)
+        answered = [httpx.post(f"{base}/mcp", json=tool_call(*call), headers=headers) for call in calls]
     assert started.status_code == 200 and json.loads(started.text)["result"]["serverInfo"]["name"] == ps.SERVER_NAME
-    assert unauthorized.status_code == 401
+    assert unauthorized.status_code == 401 and [answer.status_code for answer in answered] == [200] * len(calls)
+    stderr = server.stderr.read().decode()  # the server has ended: all of it
+    logged = [line.split(" postgres_mcp: ", 1)[1] for line in stderr.splitlines() if " postgres_mcp: tool=" in line]
+    assert [re.sub(r" ms=[\d.]+ ", " ", line) for line in logged] == [
+        "tool=execute_sql principal=static-token rows=1 truncated=false error=-",
+        "tool=list_tables principal=static-token rows=6 truncated=false error=-",
+        "tool=execute_sql principal=static-token rows=0 truncated=false error=refused",
+        "tool=execute_sql principal=static-token rows=0 truncated=false error=42P01",
+    ], stderr
 
 
 WORKER_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",

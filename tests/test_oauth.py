@@ -145,14 +145,14 @@ async def served(provider: Provider, config: ps.Config) -> AsyncIterator[httpx2.
 
 
 CLIENT_INFO = {"name": "auth-test", "version": "1"}
-LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": CLIENT_INFO}}  # fmt: skip
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
            "MCP-Protocol-Version": "2025-06-18"}  # fmt: skip
 
 
 async def status_with(http: httpx2.AsyncClient, token: str) -> int:
-    response = await http.post("/mcp", json=LIST_TOOLS, headers={**HEADERS, "Authorization": f"Bearer {token}"})
+    response = await http.post("/mcp", json=INITIALIZE, headers={**HEADERS, "Authorization": f"Bearer {token}"})
     return response.status_code
 
 
@@ -181,7 +181,7 @@ async def test_a_valid_jwt_is_accepted_and_every_forgery_refused(monkeypatch: py
         assert await status_with(http, provider.mint(azp=CLIENT_ID, client_id=None)) == 200  # azp-style
         for name, token in forged.items():
             assert await status_with(http, token) == 401, name
-        missing = await http.post("/mcp", json=LIST_TOOLS, headers=HEADERS)
+        missing = await http.post("/mcp", json=INITIALIZE, headers=HEADERS)
         provider.rotate()  # the provider rotates its key: an unknown kid makes the server refetch the JWKS
         assert await status_with(http, provider.mint()) == 200
     assert missing.status_code == 401
@@ -276,16 +276,26 @@ async def test_authorize_never_redirects_to_an_unlisted_uri() -> None:
 
 
 async def test_authorize_relays_to_the_issuer_with_this_servers_callback() -> None:
-    async with served(Provider(), oauth_config()) as http:
-        response = await http.get("/authorize", params=authorize_query(nonce="n-1", prompt="consent"))
+    """The issuer is sent this server's own callback and a sealed state: neither the client's state nor its
+    redirect URI in clear, and only this server can open it (its callback returns both to the client)."""
+    asked = authorize_query(nonce="n-1", prompt="consent")
+    async with served(Provider(), oauth_config(oauth_state_secret="k")) as http:
+        response = await http.get("/authorize", params=asked)
+        target = urlsplit(response.headers["location"])
+        query = {k: v[0] for k, v in parse_qs(target.query).items()}
+        back = await http.get("/oauth/callback", params={"code": "c", "state": query["state"]})
     assert response.status_code == 302
-    target = urlsplit(response.headers["location"])
-    query = {k: v[0] for k, v in parse_qs(target.query).items()}
     assert f"{target.scheme}://{target.netloc}{target.path}" == f"{ISSUER}/oauth/authorize"
     assert query["redirect_uri"] == f"{BASE}/oauth/callback" and query["client_id"] == CLIENT_ID
-    assert (query["state"] != "client-state" and CLIENT_REDIRECT not in query["state"]) or "." in query["state"]
+    for clear in ("client-state", urlsplit(CLIENT_REDIRECT).netloc):  # the issuer never sees the client's values
+        assert not [value for value in query.values() if clear in value], (clear, query)
     for key in ("code_challenge", "code_challenge_method", "scope", "resource", "nonce", "prompt"):
-        assert query[key] == authorize_query(nonce="n-1", prompt="consent")[key]
+        assert query[key] == asked[key]
+    opened = ps.StateSealer("k").open(query["state"])  # the server's secret opens it, another does not
+    assert opened is not None and {"client-state", CLIENT_REDIRECT} <= set(opened.values()), opened
+    assert ps.StateSealer("other-key").open(query["state"]) is None
+    assert back.status_code == 302 and back.headers["location"].startswith(CLIENT_REDIRECT + "?")
+    assert parse_qs(urlsplit(back.headers["location"]).query)["state"] == ["client-state"]
 
 
 async def test_callback_refuses_forged_or_expired_state() -> None:

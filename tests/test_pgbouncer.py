@@ -19,9 +19,7 @@ def pgbouncer_url(database_url: str) -> Iterator[str]:
         yield url
 
 
-async def test_every_tool_through_pgbouncer_transaction_pooling(
-    pgbouncer_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_every_tool_through_pgbouncer_transaction_pooling(pgbouncer_url: str) -> None:
     config = ps.Config(conn=pgbouncer_url, pool_min=2, pool_max=4)
     async with connect(config) as client:
         for _ in range(10):  # many transactions, landing on whichever server connection PgBouncer picks

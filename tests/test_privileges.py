@@ -422,7 +422,7 @@ IMPLICIT_ROUTES = [
 ]
 
 
-async def test_functions_no_statement_names_are_judged_too(database_url: str) -> None:
+async def test_functions_no_statement_names_are_judged_too(database_url: str, tmp_path: Path) -> None:
     with objects(database_url, IMPLICIT_SETUP, IMPLICIT_TEARDOWN):
         async with connect(ps.Config(conn=database_url)) as client:
             for sql, words in IMPLICIT_ROUTES:
@@ -431,17 +431,8 @@ async def test_functions_no_statement_names_are_judged_too(database_url: str) ->
             path = await call(client, "execute_sql", sql="SELECT current_setting('search_path')")
         # A call running as a role with a schema of its own name: "$user" never widens the judged path.
         limited = {"postgres_role": "mcp_test_limited"}
-        path_file = write_permissions_for(database_url, {"roles": {"limited": limited}, "default_role": "limited"})
+        path_file = write_permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
         async with connect(ps.Config(conn=database_url, permissions_file=path_file)) as client:
             own_schema = await call(client, "execute_sql", sql="SELECT user_schema_definer()")
     assert path.data["rows"] == [['"public"']]  # explicit: what the policy resolved names on
     assert own_schema.is_error and "ERROR 42883" in own_schema.text  # not found on the explicit path: never ran
-
-
-def write_permissions_for(url: str, document: dict[str, Any]) -> str:
-    import tempfile
-
-    path = Path(tempfile.mkdtemp()) / "permissions.yaml"
-    path.write_text(yaml.safe_dump(document))
-    ps.load_permissions.cache_clear()
-    return str(path)

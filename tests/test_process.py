@@ -29,7 +29,7 @@ async def test_stdio_server_serves_every_tool(database_url: str) -> None:
         result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
         refused = await client.call_tool("execute_sql", {"sql": "DROP TABLE shop.orders"})
     assert tools == set(ps.TOOL_NAMES)
-    assert result.structured_content == {**result.structured_content, "rows": [[2000]]}  # type: ignore[dict-item]
+    assert result.structured_content is not None and result.structured_content["rows"] == [[2000]]
     assert refused.is_error and "DROP refused" in refused.content[0].text  # type: ignore[union-attr]
 
 
