@@ -45,6 +45,7 @@ import types
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
@@ -73,7 +74,16 @@ from psycopg.pq.abc import PGconn, PGresult
 from psycopg.types import TypeInfo
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -201,6 +211,14 @@ def _conninfo(value: str) -> str | None:
     return value
 
 
+def _text_or_none(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _csv_or_none(value: str) -> tuple[str, ...] | None:
+    return _csv(value) or None
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration value: its CLI flag, environment names (first found wins), default and parser."""
@@ -208,127 +226,29 @@ class Setting:
     key: str
     flag: str
     env: tuple[str, ...]
-    default: Any
-    parse: Callable[[str], Any]
+    default: object
+    parse: Callable[[str], object]
     help: str
     is_switch: bool = False
 
 
-# fmt: off
-SETTINGS: tuple[Setting, ...] = (
-    Setting("conn", "--conn", ("DATABASE_URL", "POSTGRES_CONNECTION_STRING"), None, _conninfo,
-            "PostgreSQL connection string"),
-    Setting("transport", "--transport", ("MCP_TRANSPORT",), "stdio", _choice("stdio", "streamable-http"),
-            "stdio or streamable-http"),
-    Setting("host", "--host", ("MCP_HOST",), "127.0.0.1", str.strip, "HTTP bind address"),
-    Setting("port", "--port", ("MCP_PORT",), 8000, _int_range(1, 65535), "HTTP port"),
-    Setting("stateless", "--stateless", ("MCP_STATELESS",), False, _parse_bool,
-            "stateless HTTP (no sessions), for several workers or replicas", is_switch=True),
-    Setting("workers", "--workers", ("MCP_WORKERS",), 1, _int_range(1, 64),
-            "HTTP worker processes (with --stateless)"),
-    Setting("public_url", "--public-url", ("MCP_PUBLIC_URL",), None, _url,
-            "public base URL when behind a reverse proxy"),
-    Setting("allowed_hosts", "--allowed-hosts", ("MCP_ALLOWED_HOSTS",), (), _csv,
-            "extra Host header values accepted on /mcp (comma-separated; * accepts any)"),
-    Setting("api_token", "--api-token", ("MCP_API_TOKEN",), None, lambda v: v.strip() or None,
-            "static bearer token required on /mcp"),
-    Setting("auth_issuer", "--auth-issuer", ("MCP_AUTH_ISSUER",), None, _url,
-            "OAuth/OIDC issuer whose JWTs are accepted (Clerk, Auth0, Keycloak, Okta, Entra)"),
-    Setting("auth_jwks_url", "--auth-jwks-url", ("MCP_AUTH_JWKS_URL",), None, _url,
-            "JWKS URL (default: from the issuer's metadata)"),
-    Setting("auth_audience", "--auth-audience", ("MCP_AUTH_AUDIENCE",), None, lambda v: v.strip() or None,
-            "audience accepted besides this server's resource URL"),
-    Setting("auth_client_id", "--auth-client-id", ("MCP_AUTH_CLIENT_ID",), None, lambda v: v.strip() or None,
-            "the OAuth application's client id at the issuer (tokens must carry it; /register hands it out)"),
-    Setting("auth_client_secret", "--auth-client-secret", ("MCP_AUTH_CLIENT_SECRET",), None,
-            lambda v: v.strip() or None, "the OAuth application's client secret (added to /token requests)"),
-    Setting("auth_token_auth_method", "--auth-token-auth-method", ("MCP_AUTH_TOKEN_AUTH_METHOD",),
-            "client_secret_basic", _choice("client_secret_basic", "client_secret_post"),
-            "how /token authenticates to the issuer"),
-    Setting("auth_authorize_url", "--auth-authorize-url", ("MCP_AUTH_AUTHORIZE_URL",), None, _url,
-            "the issuer's authorization endpoint (default: from its metadata)"),
-    Setting("auth_token_url", "--auth-token-url", ("MCP_AUTH_TOKEN_URL",), None, _url,
-            "the issuer's token endpoint (default: from its metadata)"),
-    Setting("oauth_redirect_allowlist", "--oauth-redirect-allowlist", ("MCP_OAUTH_REDIRECT_ALLOWLIST",), None,
-            lambda v: _csv(v) or None, "client redirect URIs allowed (comma-separated; * ends a prefix; "
-            "'loopback' allows http://127.0.0.1, localhost and [::1] on any port)"),
-    Setting("auth_scopes", "--auth-scopes", ("MCP_AUTH_SCOPES",), None, lambda v: _csv(v.replace(" ", ",")) or None,
-            "scopes asked of the issuer (default: what it supports of openid, profile, email, offline_access)"),
-    Setting("cimd_allow_loopback", "--cimd-allow-loopback", ("MCP_CIMD_ALLOW_LOOPBACK",), False, _parse_bool,
-            "accept client metadata documents on http loopback addresses (tests only)", is_switch=True),
-    Setting("oauth_state_secret", "--oauth-state-secret", ("MCP_OAUTH_STATE_SECRET",), None,
-            lambda v: v.strip() or None, "key sealing OAuth state (required with several workers or replicas)"),
-    Setting("allow_unauthenticated", "--allow-unauthenticated", ("MCP_ALLOW_UNAUTHENTICATED",), False,
-            _parse_bool, "allow binding a non-loopback address without auth", is_switch=True),
-    Setting("pool_min", "--pool-min", ("MCP_POOL_MIN",), 1, _int_range(0, 100), "pool minimum connections"),
-    Setting("pool_max", "--pool-max", ("MCP_POOL_MAX",), 5, _int_range(1, 100), "pool maximum connections"),
-    Setting("pool_timeout_s", "--pool-timeout", ("MCP_POOL_TIMEOUT_S",), 5, _int_range(1, 300),
-            "seconds to wait for a free connection"),
-    Setting("session_idle_timeout_s", "--session-idle-timeout", ("MCP_SESSION_IDLE_TIMEOUT_S",), 300,
-            _int_range(10, 86_400), "seconds an idle stateful HTTP session is kept"),
-    Setting("max_sessions", "--max-sessions", ("MCP_MAX_SESSIONS",), 1_000, _int_range(1, 100_000),
-            "stateful HTTP sessions open at once (more get 503 until some idle out)"),
-    Setting("max_sessions_per_principal", "--max-sessions-per-principal", ("MCP_MAX_SESSIONS_PER_PRINCIPAL",), 100,
-            _int_range(1, 100_000), "stateful HTTP sessions one authenticated principal may hold open"),
-    Setting("session_init_timeout_s", "--session-init-timeout", ("MCP_SESSION_INIT_TIMEOUT_S",), 10,
-            _int_range(1, 3_600), "seconds a new stateful HTTP session has to make its second request"),
-    Setting("shutdown_grace_s", "--shutdown-grace", ("MCP_SHUTDOWN_GRACE_S",), 10, _int_range(0, 600),
-            "seconds calls in flight may finish when the server stops (SIGTERM, or the end of stdin)"),
-    Setting("max_calls_per_principal", "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",), None,
-            _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)"),
-    Setting("statement_timeout_ms", "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",), 30_000,
-            _int_range(100, 3_600_000), "server-side statement timeout"),
-    Setting("lock_timeout_ms", "--lock-timeout-ms", ("POSTGRES_LOCK_TIMEOUT_MS",), 5_000,
-            _int_range(10, 3_600_000), "server-side lock wait timeout"),
-    Setting("work_mem", "--work-mem", ("POSTGRES_WORK_MEM",), "16MB", _size,
-            "memory each sort or hash of a call may use before spilling to disk (SET LOCAL work_mem)"),
-    Setting("temp_file_limit", "--temp-file-limit", ("POSTGRES_TEMP_FILE_LIMIT",), "256MB", _size,
-            "disk a call's temporary files may use (SET LOCAL temp_file_limit; needs a superuser login)"),
-    Setting("max_rows", "--max-rows", ("POSTGRES_MAX_ROWS",), 500, _int_range(1, 100_000),
-            "most rows a result returns"),
-    Setting("max_response_bytes", "--max-response-bytes", ("MCP_MAX_RESPONSE_BYTES",), 60_000,
-            _int_range(1_000, 100_000_000), "most bytes of result text per call"),
-    Setting("max_sql_bytes", "--max-sql-bytes", ("MCP_MAX_SQL_BYTES",), 131_072, _int_range(1_024, 16_777_216),
-            "longest SQL text execute_sql accepts (refused before parsing)"),
-    Setting("max_cell_chars", "--max-cell-chars", ("MCP_MAX_CELL_CHARS",), 2_000, _int_range(16, 10_000_000),
-            "longer values are cut with a marker"),
-    Setting("value_profiles", "--value-profiles", ("MCP_VALUE_PROFILES",), True, _parse_bool,
-            "describe_table adds each column's value profile from PostgreSQL's statistics (off: false)"),
-    Setting("schemas", "--schemas", ("POSTGRES_SCHEMAS",), None, lambda v: _csv(v) or None,
-            "schemas the tools expose (comma-separated; default: every non-system schema the role can use)"),
-    Setting("permissions_file", "--permissions-file", ("MCP_PERMISSIONS_FILE",), None, lambda v: v.strip() or None,
-            "YAML file of roles and principals: who sees and queries what (see permissions.yaml)"),
-    Setting("require_readonly_role", "--require-readonly-role", ("POSTGRES_REQUIRE_READONLY_ROLE",), False,
-            _parse_bool, "refuse to start unless the role is read-only", is_switch=True),
-    Setting("read_role", "--read-role", ("POSTGRES_READ_ROLE",), None, lambda v: v.strip() or None,
-            "role every call runs as (SET LOCAL ROLE); default: pg_read_all_data when the login role is privileged"),
-    Setting("function_policy", "--function-policy", ("MCP_FUNCTION_POLICY",), "catalog",
-            _choice("catalog", "allowlist"),
-            "catalog: decide by volatility, SECURITY DEFINER and owner; allowlist: also only listed non-built-ins"),
-    Setting("allowed_functions", "--allowed-functions", ("MCP_ALLOWED_FUNCTIONS",), (), _csv,
-            "functions whose bodies cannot be resolved that may run anyway, and with the allowlist policy the "
-            "non-built-in functions that may run (schema.name globs, comma-separated)"),
-    Setting("definer_functions", "--allowed-definer-functions", ("MCP_ALLOWED_DEFINER_FUNCTIONS",), (), _csv,
-            "SECURITY DEFINER functions that may run (schema.name globs, comma-separated)"),
-    Setting("allowed_settings", "--allowed-settings", ("MCP_ALLOWED_SETTINGS",), (),
-            lambda v: tuple(name.lower() for name in _csv(v)),
-            "custom (dotted) settings current_setting() and SHOW may read (comma-separated)"),
-    Setting("trust_unverified_email", "--trust-unverified-email", ("MCP_TRUST_UNVERIFIED_EMAIL",), False,
-            _parse_bool, "match permissions principals by an email the issuer did not verify", is_switch=True),
-    Setting("log_level", "--log-level", ("MCP_LOG_LEVEL",), "INFO",
-            lambda v: _choice("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "log level (stderr)"),
-    Setting("metrics", "--metrics", ("MCP_METRICS",), False, _parse_bool,
-            "serve GET /metrics in the Prometheus text format (HTTP transport)", is_switch=True),
-    Setting("metrics_public", "--metrics-public", ("MCP_METRICS_PUBLIC",), False, _parse_bool,
-            "serve /metrics without the bearer/OAuth check /mcp has", is_switch=True),
-    Setting("audit_log", "--audit-log", ("MCP_AUDIT_LOG",), None, lambda v: v.strip() or None,
-            "one JSON line per call: stderr, or a file path to append to"),
-    Setting("audit_sql", "--audit-sql", ("MCP_AUDIT_SQL",), "text", _choice("text", "fingerprint"),
-            "the audit record's SQL: text, or fingerprint (the statement's shape, without its values)"),
-    Setting("audit_params", "--audit-params", ("MCP_AUDIT_PARAMS",), False, _parse_bool,
-            "record execute_sql's parameter values in the audit log (default: only how many)", is_switch=True),
-)
-# fmt: on
+class _Declared(NamedTuple):
+    """What `setting()` keeps in a Config field's metadata: all of a Setting but its key and default."""
+
+    flag: str
+    env: tuple[str, ...]
+    parse: Callable[[str], object]
+    help: str
+    is_switch: bool
+
+
+def setting(
+    default: T, flag: str, env: tuple[str, ...], parse: Callable[[str], T], help: str, *, is_switch: bool = False
+) -> T:
+    """A Config field that is a setting. Typed as its value for mypy (which checks `parse` returns the field's
+    type); at run time the dataclasses.Field whose metadata `SETTINGS` is built from."""
+    return field(default=default, metadata={"setting": _Declared(flag, env, parse, help, is_switch)})
+
 
 # Settings other tools use to switch writes on. Here there is nothing to switch: saying so beats ignoring them.
 WRITE_MODE_SETTINGS = ("POSTGRES_READONLY", "POSTGRES_READ_ONLY", "MCP_READ_ONLY", "READ_ONLY")
@@ -337,62 +257,125 @@ WRITE_MODE_ENABLERS = ("POSTGRES_ALLOW_WRITES", "MCP_ALLOW_WRITES", "ALLOW_WRITE
 
 @dataclass(frozen=True)
 class Config:
-    conn: str | None = None
-    transport: str = "stdio"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    stateless: bool = False
-    workers: int = 1
-    public_url: str | None = None
-    allowed_hosts: tuple[str, ...] = ()
-    api_token: str | None = None
-    auth_issuer: str | None = None
-    auth_jwks_url: str | None = None
-    auth_audience: str | None = None
-    auth_client_id: str | None = None
-    auth_client_secret: str | None = None
-    auth_token_auth_method: str = "client_secret_basic"
-    auth_authorize_url: str | None = None
-    auth_token_url: str | None = None
-    oauth_redirect_allowlist: tuple[str, ...] | None = None
-    auth_scopes: tuple[str, ...] | None = None
-    cimd_allow_loopback: bool = False
-    oauth_state_secret: str | None = None
-    allow_unauthenticated: bool = False
-    pool_min: int = 1
-    pool_max: int = 5
-    pool_timeout_s: int = 5
-    session_idle_timeout_s: int = 300
-    max_sessions: int = 1_000
-    max_sessions_per_principal: int = 100
-    session_init_timeout_s: int = 10
-    shutdown_grace_s: int = 10
-    max_calls_per_principal: int | None = None
-    statement_timeout_ms: int = 30_000
-    lock_timeout_ms: int = 5_000
-    work_mem: str = "16MB"
-    temp_file_limit: str = "256MB"
-    max_rows: int = 500
-    max_response_bytes: int = 60_000
-    max_sql_bytes: int = 131_072
-    max_cell_chars: int = 2_000
-    value_profiles: bool = True
-    schemas: tuple[str, ...] | None = None
-    permissions_file: str | None = None
-    require_readonly_role: bool = False
-    read_role: str | None = None
-    function_policy: str = "catalog"
-    allowed_functions: tuple[str, ...] = ()
-    definer_functions: tuple[str, ...] = ()
-    allowed_settings: tuple[str, ...] = ()
-    trust_unverified_email: bool = False
-    log_level: str = "INFO"
-    metrics: bool = False
-    metrics_public: bool = False
-    audit_log: str | None = None
-    audit_sql: str = "text"
-    audit_params: bool = False
-    command: Literal["serve", "check", "demo"] = "serve"
+    """Every setting, declared once: type, default, flag, environment names, parser and help (`setting`).
+    Their order is the order of `--help` and of the checks in `load_config`."""
+
+    # fmt: off
+    conn: str | None = setting(None, "--conn", ("DATABASE_URL", "POSTGRES_CONNECTION_STRING"), _conninfo,
+        "PostgreSQL connection string")
+    transport: str = setting("stdio", "--transport", ("MCP_TRANSPORT",), _choice("stdio", "streamable-http"),
+        "stdio or streamable-http")
+    host: str = setting("127.0.0.1", "--host", ("MCP_HOST",), str.strip, "HTTP bind address")
+    port: int = setting(8000, "--port", ("MCP_PORT",), _int_range(1, 65535), "HTTP port")
+    stateless: bool = setting(False, "--stateless", ("MCP_STATELESS",), _parse_bool,
+        "stateless HTTP (no sessions), for several workers or replicas", is_switch=True)
+    workers: int = setting(1, "--workers", ("MCP_WORKERS",), _int_range(1, 64),
+        "HTTP worker processes (with --stateless)")
+    public_url: str | None = setting(None, "--public-url", ("MCP_PUBLIC_URL",), _url,
+        "public base URL when behind a reverse proxy")
+    allowed_hosts: tuple[str, ...] = setting((), "--allowed-hosts", ("MCP_ALLOWED_HOSTS",), _csv,
+        "extra Host header values accepted on /mcp (comma-separated; * accepts any)")
+    api_token: str | None = setting(None, "--api-token", ("MCP_API_TOKEN",), _text_or_none,
+        "static bearer token required on /mcp")
+    auth_issuer: str | None = setting(None, "--auth-issuer", ("MCP_AUTH_ISSUER",), _url,
+        "OAuth/OIDC issuer whose JWTs are accepted (Clerk, Auth0, Keycloak, Okta, Entra)")
+    auth_jwks_url: str | None = setting(None, "--auth-jwks-url", ("MCP_AUTH_JWKS_URL",), _url,
+        "JWKS URL (default: from the issuer's metadata)")
+    auth_audience: str | None = setting(None, "--auth-audience", ("MCP_AUTH_AUDIENCE",), _text_or_none,
+        "audience accepted besides this server's resource URL")
+    auth_client_id: str | None = setting(None, "--auth-client-id", ("MCP_AUTH_CLIENT_ID",), _text_or_none,
+        "the OAuth application's client id at the issuer (tokens must carry it; /register hands it out)")
+    auth_client_secret: str | None = setting(None, "--auth-client-secret", ("MCP_AUTH_CLIENT_SECRET",), _text_or_none,
+        "the OAuth application's client secret (added to /token requests)")
+    auth_token_auth_method: str = setting("client_secret_basic", "--auth-token-auth-method",
+        ("MCP_AUTH_TOKEN_AUTH_METHOD",), _choice("client_secret_basic", "client_secret_post"),
+        "how /token authenticates to the issuer")
+    auth_authorize_url: str | None = setting(None, "--auth-authorize-url", ("MCP_AUTH_AUTHORIZE_URL",), _url,
+        "the issuer's authorization endpoint (default: from its metadata)")
+    auth_token_url: str | None = setting(None, "--auth-token-url", ("MCP_AUTH_TOKEN_URL",), _url,
+        "the issuer's token endpoint (default: from its metadata)")
+    oauth_redirect_allowlist: tuple[str, ...] | None = setting(None, "--oauth-redirect-allowlist",
+        ("MCP_OAUTH_REDIRECT_ALLOWLIST",), _csv_or_none,
+        "client redirect URIs allowed (comma-separated; * ends a prefix; "
+        "'loopback' allows http://127.0.0.1, localhost and [::1] on any port)")
+    auth_scopes: tuple[str, ...] | None = setting(None, "--auth-scopes", ("MCP_AUTH_SCOPES",),
+        lambda v: _csv(v.replace(" ", ",")) or None,
+        "scopes asked of the issuer (default: what it supports of openid, profile, email, offline_access)")
+    cimd_allow_loopback: bool = setting(False, "--cimd-allow-loopback", ("MCP_CIMD_ALLOW_LOOPBACK",), _parse_bool,
+        "accept client metadata documents on http loopback addresses (tests only)", is_switch=True)
+    oauth_state_secret: str | None = setting(None, "--oauth-state-secret", ("MCP_OAUTH_STATE_SECRET",), _text_or_none,
+        "key sealing OAuth state (required with several workers or replicas)")
+    allow_unauthenticated: bool = setting(False, "--allow-unauthenticated", ("MCP_ALLOW_UNAUTHENTICATED",), _parse_bool,
+        "allow binding a non-loopback address without auth", is_switch=True)
+    pool_min: int = setting(1, "--pool-min", ("MCP_POOL_MIN",), _int_range(0, 100), "pool minimum connections")
+    pool_max: int = setting(5, "--pool-max", ("MCP_POOL_MAX",), _int_range(1, 100), "pool maximum connections")
+    pool_timeout_s: int = setting(5, "--pool-timeout", ("MCP_POOL_TIMEOUT_S",), _int_range(1, 300),
+        "seconds to wait for a free connection")
+    session_idle_timeout_s: int = setting(300, "--session-idle-timeout", ("MCP_SESSION_IDLE_TIMEOUT_S",),
+        _int_range(10, 86_400), "seconds an idle stateful HTTP session is kept")
+    max_sessions: int = setting(1_000, "--max-sessions", ("MCP_MAX_SESSIONS",), _int_range(1, 100_000),
+        "stateful HTTP sessions open at once (more get 503 until some idle out)")
+    max_sessions_per_principal: int = setting(100, "--max-sessions-per-principal", ("MCP_MAX_SESSIONS_PER_PRINCIPAL",),
+        _int_range(1, 100_000), "stateful HTTP sessions one authenticated principal may hold open")
+    session_init_timeout_s: int = setting(10, "--session-init-timeout", ("MCP_SESSION_INIT_TIMEOUT_S",),
+        _int_range(1, 3_600), "seconds a new stateful HTTP session has to make its second request")
+    shutdown_grace_s: int = setting(10, "--shutdown-grace", ("MCP_SHUTDOWN_GRACE_S",), _int_range(0, 600),
+        "seconds calls in flight may finish when the server stops (SIGTERM, or the end of stdin)")
+    max_calls_per_principal: int | None = setting(None, "--max-calls-per-principal", ("MCP_MAX_CALLS_PER_PRINCIPAL",),
+        _int_range(1, 1000), "calls one authenticated principal may have in flight (default: MCP_POOL_MAX - 1)")
+    statement_timeout_ms: int = setting(30_000, "--statement-timeout-ms", ("POSTGRES_STATEMENT_TIMEOUT_MS",),
+        _int_range(100, 3_600_000), "server-side statement timeout")
+    lock_timeout_ms: int = setting(5_000, "--lock-timeout-ms", ("POSTGRES_LOCK_TIMEOUT_MS",), _int_range(10, 3_600_000),
+        "server-side lock wait timeout")
+    work_mem: str = setting("16MB", "--work-mem", ("POSTGRES_WORK_MEM",), _size,
+        "memory each sort or hash of a call may use before spilling to disk (SET LOCAL work_mem)")
+    temp_file_limit: str = setting("256MB", "--temp-file-limit", ("POSTGRES_TEMP_FILE_LIMIT",), _size,
+        "disk a call's temporary files may use (SET LOCAL temp_file_limit; needs a superuser login)")
+    max_rows: int = setting(500, "--max-rows", ("POSTGRES_MAX_ROWS",), _int_range(1, 100_000),
+        "most rows a result returns")
+    max_response_bytes: int = setting(60_000, "--max-response-bytes", ("MCP_MAX_RESPONSE_BYTES",),
+        _int_range(1_000, 100_000_000), "most bytes of result text per call")
+    max_sql_bytes: int = setting(131_072, "--max-sql-bytes", ("MCP_MAX_SQL_BYTES",), _int_range(1_024, 16_777_216),
+        "longest SQL text execute_sql accepts (refused before parsing)")
+    max_cell_chars: int = setting(2_000, "--max-cell-chars", ("MCP_MAX_CELL_CHARS",), _int_range(16, 10_000_000),
+        "longer values are cut with a marker")
+    value_profiles: bool = setting(True, "--value-profiles", ("MCP_VALUE_PROFILES",), _parse_bool,
+        "describe_table adds each column's value profile from PostgreSQL's statistics (off: false)")
+    schemas: tuple[str, ...] | None = setting(None, "--schemas", ("POSTGRES_SCHEMAS",), _csv_or_none,
+        "schemas the tools expose (comma-separated; default: every non-system schema the role can use)")
+    permissions_file: str | None = setting(None, "--permissions-file", ("MCP_PERMISSIONS_FILE",), _text_or_none,
+        "YAML file of roles and principals: who sees and queries what (see permissions.yaml)")
+    require_readonly_role: bool = setting(False, "--require-readonly-role", ("POSTGRES_REQUIRE_READONLY_ROLE",),
+        _parse_bool, "refuse to start unless the role is read-only", is_switch=True)
+    read_role: str | None = setting(None, "--read-role", ("POSTGRES_READ_ROLE",), _text_or_none,
+        "role every call runs as (SET LOCAL ROLE); default: pg_read_all_data when the login role is privileged")
+    function_policy: str = setting("catalog", "--function-policy", ("MCP_FUNCTION_POLICY",),
+        _choice("catalog", "allowlist"),
+        "catalog: decide by volatility, SECURITY DEFINER and owner; allowlist: also only listed non-built-ins")
+    allowed_functions: tuple[str, ...] = setting((), "--allowed-functions", ("MCP_ALLOWED_FUNCTIONS",), _csv,
+        "functions whose bodies cannot be resolved that may run anyway, and with the allowlist policy the "
+        "non-built-in functions that may run (schema.name globs, comma-separated)")
+    definer_functions: tuple[str, ...] = setting((), "--allowed-definer-functions", ("MCP_ALLOWED_DEFINER_FUNCTIONS",),
+        _csv, "SECURITY DEFINER functions that may run (schema.name globs, comma-separated)")
+    allowed_settings: tuple[str, ...] = setting((), "--allowed-settings", ("MCP_ALLOWED_SETTINGS",),
+        lambda v: tuple(name.lower() for name in _csv(v)),
+        "custom (dotted) settings current_setting() and SHOW may read (comma-separated)")
+    trust_unverified_email: bool = setting(False, "--trust-unverified-email", ("MCP_TRUST_UNVERIFIED_EMAIL",),
+        _parse_bool, "match permissions principals by an email the issuer did not verify", is_switch=True)
+    log_level: str = setting("INFO", "--log-level", ("MCP_LOG_LEVEL",),
+        lambda v: _choice("DEBUG", "INFO", "WARNING", "ERROR")(v.upper()), "log level (stderr)")
+    metrics: bool = setting(False, "--metrics", ("MCP_METRICS",), _parse_bool,
+        "serve GET /metrics in the Prometheus text format (HTTP transport)", is_switch=True)
+    metrics_public: bool = setting(False, "--metrics-public", ("MCP_METRICS_PUBLIC",), _parse_bool,
+        "serve /metrics without the bearer/OAuth check /mcp has", is_switch=True)
+    audit_log: str | None = setting(None, "--audit-log", ("MCP_AUDIT_LOG",), _text_or_none,
+        "one JSON line per call: stderr, or a file path to append to")
+    audit_sql: str = setting("text", "--audit-sql", ("MCP_AUDIT_SQL",), _choice("text", "fingerprint"),
+        "the audit record's SQL: text, or fingerprint (the statement's shape, without its values)")
+    audit_params: bool = setting(False, "--audit-params", ("MCP_AUDIT_PARAMS",), _parse_bool,
+        "record execute_sql's parameter values in the audit log (default: only how many)", is_switch=True)
+    # fmt: on
+    command: Literal["serve", "check", "demo"] = "serve"  # not a setting: --demo and --check pick it
 
     @property
     def oauth(self) -> bool:
@@ -408,6 +391,18 @@ class Config:
     def resource_url(self) -> str:
         """The exact URL clients use for /mcp (the public one behind a proxy)."""
         return f"{self.base_url}/mcp"
+
+
+def _declared_settings() -> tuple[Setting, ...]:
+    """Config's fields made by `setting()`, in their order, as the Setting records the CLI and loader use."""
+    return tuple(
+        Setting(each.name, declared.flag, declared.env, each.default, declared.parse, declared.help, declared.is_switch)
+        for each in dataclass_fields(Config)
+        if isinstance(declared := each.metadata.get("setting"), _Declared)
+    )
+
+
+SETTINGS = _declared_settings()
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -440,27 +435,38 @@ def load_config(argv: Sequence[str] | None = None, environ: dict[str, str] | Non
     env = os.environ if environ is None else environ
     args = vars(build_arg_parser().parse_args(argv))
     refuse_unsafe_settings(env)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # each typed by its field's setting(); Any only to pass them to Config
     sources: dict[str, str] = {}  # where each value came from (a flag or an environment variable), for errors
     for setting in SETTINGS:
-        source, raw = setting.flag, args.get(setting.key)
-        if raw is None:
-            source, raw = next(((name, env[name]) for name in setting.env if env.get(name) is not None), ("", None))
-        if raw is None:
-            values[setting.key] = setting.default
-            continue
-        sources[setting.key] = source
-        try:
-            values[setting.key] = setting.parse(raw)
-        except ValueError as exc:
-            shown = "" if setting.key in ("conn", "api_token") else f" (got {raw!r})"
-            raise ConfigError(f"{source} {exc}{shown}") from None
+        given = setting_given(setting, args, env)
+        if given is not None:
+            sources[setting.key] = given[0]
+            values[setting.key] = parse_setting(setting, *given)
     values["command"] = "demo" if args.get("demo") else "check" if args.get("check") else "serve"
     config = Config(**values)
     validate_config(config, sources)
     if config.permissions_file:
         load_permissions(config.permissions_file)  # every mistake in the file stops the start-up here
     return config
+
+
+def setting_given(
+    setting: Setting, args: dict[str, object], env: dict[str, str] | os._Environ[str]
+) -> tuple[str, str] | None:
+    """Where a setting was given and its text: its flag, else the first of its environment variables set."""
+    raw = args.get(setting.key)
+    if isinstance(raw, str):
+        return setting.flag, raw
+    return next(((name, env[name]) for name in setting.env if env.get(name) is not None), None)
+
+
+def parse_setting(setting: Setting, source: str, raw: str) -> object:
+    """The setting's value, or a ConfigError naming it as given (the text too, unless it may hold a secret)."""
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        shown = "" if setting.key in ("conn", "api_token") else f" (got {raw!r})"
+        raise ConfigError(f"{source} {exc}{shown}") from None
 
 
 def refuse_unsafe_settings(env: dict[str, str] | os._Environ[str]) -> None:
@@ -496,35 +502,85 @@ def validate_config(config: Config, sources: dict[str, str] | None = None) -> No
     def named(key: str) -> str:
         return (sources or {}).get(key) or next(s.env[0] for s in SETTINGS if s.key == key)
 
+    for check in CONFIG_CHECKS:
+        if problem := check(config, named):
+            raise ConfigError(problem)
+
+
+# Each check of settings together: the problem in one line, or None. `named` names a setting as it was given.
+ConfigCheck = Callable[[Config, Callable[[str], str]], str | None]
+
+
+def _workers_need_stateless_http(config: Config, named: Callable[[str], str]) -> str | None:
     if config.workers > 1 and not (config.transport == "streamable-http" and config.stateless):
-        raise ConfigError(f"{named('workers')} {config.workers} needs --transport streamable-http and --stateless "
-                          "(sessions live in one process)")  # fmt: skip
+        return (f"{named('workers')} {config.workers} needs --transport streamable-http and --stateless "
+                "(sessions live in one process)")  # fmt: skip
+    return None
+
+
+def _pool_min_within_max(config: Config, named: Callable[[str], str]) -> str | None:
     if config.pool_min > config.pool_max:
-        raise ConfigError(f"{named('pool_min')} ({config.pool_min}) must not exceed {named('pool_max')} "
-                          f"({config.pool_max})")  # fmt: skip
+        return f"{named('pool_min')} ({config.pool_min}) must not exceed {named('pool_max')} ({config.pool_max})"
+    return None
+
+
+def _oauth_issuer_with_client_id(config: Config, named: Callable[[str], str]) -> str | None:
     if bool(config.auth_issuer) != bool(config.auth_client_id):
-        raise ConfigError("MCP_AUTH_ISSUER and MCP_AUTH_CLIENT_ID go together: set both to accept OAuth tokens "
-                          "and serve the OAuth endpoints, or neither")  # fmt: skip
+        return ("MCP_AUTH_ISSUER and MCP_AUTH_CLIENT_ID go together: set both to accept OAuth tokens and serve the "
+                "OAuth endpoints, or neither")  # fmt: skip
+    return None
+
+
+def _oauth_state_shared_by_workers(config: Config, named: Callable[[str], str]) -> str | None:
     if config.oauth and config.workers > 1 and not config.oauth_state_secret:
-        raise ConfigError("MCP_OAUTH_STATE_SECRET is required with several workers: every worker must open the "
-                          "OAuth state another one sealed")  # fmt: skip
-    if config.audit_log and config.audit_log != "stderr":  # an unwritable path stops the start-up, not the first call
-        target = config.audit_log if os.path.exists(config.audit_log) else os.path.dirname(config.audit_log) or "."
-        if not os.access(target, os.W_OK):
-            why = "permission denied" if os.path.exists(target) else "no such directory"
-            raise ConfigError(f"{named('audit_log')} {config.audit_log}: cannot append to it ({why})")
+        return ("MCP_OAUTH_STATE_SECRET is required with several workers: every worker must open the OAuth state "
+                "another one sealed")  # fmt: skip
+    return None
+
+
+def _audit_log_writable(config: Config, named: Callable[[str], str]) -> str | None:
+    """An unwritable audit path stops the start-up, not the first call; nothing is created here."""
+    if not config.audit_log or config.audit_log == "stderr":
+        return None
+    target = config.audit_log if os.path.exists(config.audit_log) else os.path.dirname(config.audit_log) or "."
+    if os.access(target, os.W_OK):
+        return None
+    why = "permission denied" if os.path.exists(target) else "no such directory"
+    return f"{named('audit_log')} {config.audit_log}: cannot append to it ({why})"
+
+
+def _metrics_directory_exists(config: Config, named: Callable[[str], str]) -> str | None:
     multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if config.metrics and multiproc is not None and not os.path.isdir(multiproc):
-        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR {multiproc}: no such directory (create it, or unset it and the "
-                          "server makes its own)")  # fmt: skip
+        return (f"PROMETHEUS_MULTIPROC_DIR {multiproc}: no such directory (create it, or unset it and the server "
+                "makes its own)")  # fmt: skip
+    return None
+
+
+def _metrics_need_http(config: Config, named: Callable[[str], str]) -> str | None:
     if config.metrics and config.transport != "streamable-http":
-        raise ConfigError(f"{named('metrics')} needs --transport streamable-http: /metrics is served over HTTP")
+        return f"{named('metrics')} needs --transport streamable-http: /metrics is served over HTTP"
+    return None
+
+
+def _remote_bind_needs_auth(config: Config, named: Callable[[str], str]) -> str | None:
     remote = config.transport == "streamable-http" and not is_loopback(config.host)
     if remote and not config.api_token and not config.oauth and not config.allow_unauthenticated:
-        raise ConfigError(
-            f"--host {config.host} exposes the database beyond this machine without auth: set "
-            "MCP_API_TOKEN or MCP_AUTH_ISSUER, or pass --allow-unauthenticated if a proxy in front authenticates"
-        )
+        return (f"--host {config.host} exposes the database beyond this machine without auth: set MCP_API_TOKEN or "
+                "MCP_AUTH_ISSUER, or pass --allow-unauthenticated if a proxy in front authenticates")  # fmt: skip
+    return None
+
+
+CONFIG_CHECKS: tuple[ConfigCheck, ...] = (
+    _workers_need_stateless_http,
+    _pool_min_within_max,
+    _oauth_issuer_with_client_id,
+    _oauth_state_shared_by_workers,
+    _audit_log_writable,
+    _metrics_directory_exists,
+    _metrics_need_http,
+    _remote_bind_needs_auth,
+)
 
 
 TOOL_NAMES = (
@@ -573,10 +629,13 @@ class StaticAccessToken(AccessToken):
     """The static MCP_API_TOKEN's principal: a type no JWT can produce, whatever claims it carries."""
 
 
+PrincipalMatch = tuple[tuple[str, str | bool], ...]  # (fact, value) pairs sorted by fact, all must hold
+
+
 @dataclass(frozen=True)
 class Permissions:
     roles: dict[str, Role]
-    principals: tuple[tuple[tuple[tuple[str, Any], ...], str], ...]  # (match items, role name), first match wins
+    principals: tuple[tuple[PrincipalMatch, str], ...]  # (match, role name), first match wins
     default_role: str | None  # None: deny
     trust_unverified_email: bool = False
 
@@ -599,8 +658,63 @@ class Permissions:
         return self.roles.get(self.default_role) if self.default_role else None
 
 
-ROLE_FIELDS = {"schemas", "tables", "tools", "max_rows", "statement_timeout_ms", "postgres_role"}
-MATCH_FIELDS = {"sub", "email", "client_id", "static_token"}
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _FileEntry(BaseModel):
+    """A part of permissions.yaml: an unknown field is a mistake, and values are taken as written (no coercion).
+    A field's description finishes the error about it: "role 'a': max_rows must be a positive integer"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+class RoleSpec(_FileEntry):
+    """One entry of `roles:` (permissions.yaml documents each field)."""
+
+    schemas: list[NonEmptyStr] | None = Field(default=None, description="must be a list of names")
+    tables: list[NonEmptyStr] | None = Field(default=None, description="must be a list of names")
+    tools: list[NonEmptyStr] | None = Field(default=None, description="must be a list of names")
+    max_rows: PositiveInt | None = Field(default=None, description="must be a positive integer")
+    statement_timeout_ms: PositiveInt | None = Field(default=None, description="must be a positive integer")
+    postgres_role: str | None = Field(default=None, description="must be a role name")
+
+
+class MatchSpec(_FileEntry):
+    """Who a principal is: every fact given must hold (`Permissions.role_for` says which facts are trusted)."""
+
+    sub: str | None = None
+    email: str | None = None
+    client_id: str | None = None
+    static_token: bool | None = None
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> MatchSpec:
+        if not self.facts():
+            raise ValueError("no fact to match")
+        return self
+
+    def facts(self) -> PrincipalMatch:
+        """The facts given (null counts as not given), sorted by name."""
+        return tuple(sorted((fact, value) for fact, value in self if value is not None))
+
+
+class PrincipalSpec(_FileEntry):
+    """One entry of `principals:`: who, and the role they get."""
+
+    match: MatchSpec = Field(
+        description="needs one or more of client_id, email, sub (text) or static_token (true/false)"
+    )
+    role: str = Field(description="must be the name of a role")
+
+
+class PermissionsFile(_FileEntry):
+    """The whole of permissions.yaml."""
+
+    roles: dict[str, RoleSpec | None]  # null: a role with every default
+    principals: list[PrincipalSpec] | None = Field(
+        default=None, description="must be a list of entries with match and role"
+    )
+    default_role: str = Field(default="deny", description="must be 'deny' or the name of a role")
 
 
 @lru_cache(maxsize=4)
@@ -611,69 +725,81 @@ def load_permissions(path: str, trust_unverified_email: bool = False) -> Permiss
     where = f"MCP_PERMISSIONS_FILE {path}"
     try:
         with open(path, encoding="utf-8") as file:
-            document = yaml.safe_load(file) or {}
+            document = PermissionsFile.model_validate(yaml.safe_load(file))
     except OSError as exc:
         raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("roles"), dict):
-        raise ConfigError(f"{where}: expected a mapping with 'roles' (see the example permissions.yaml)")
-    roles = {str(name): parse_role(where, str(name), spec) for name, spec in document["roles"].items()}
-    principals = []
-    for index, entry in enumerate(document.get("principals") or []):
-        match, role = (entry or {}).get("match"), (entry or {}).get("role")
-        if not isinstance(match, dict) or not match or set(match) - MATCH_FIELDS:
-            raise ConfigError(
-                f"{where}: principals[{index}].match needs one or more of {', '.join(sorted(MATCH_FIELDS))}"
-            )
-        if role not in roles:
-            raise ConfigError(f"{where}: principals[{index}] names role {role!r}, which 'roles' does not define")
-        principals.append((tuple(sorted(match.items())), str(role)))
-    default = document.get("default_role", "deny")
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {permissions_problem(exc)}") from None
+    roles = {name: role_from_spec(where, name, spec or RoleSpec()) for name, spec in document.roles.items()}
+    principals = tuple(
+        principal_from_spec(where, index, entry, roles) for index, entry in enumerate(document.principals or ())
+    )
+    default = document.default_role
     if default != "deny" and default not in roles:
         raise ConfigError(f"{where}: default_role {default!r} is neither 'deny' nor a defined role")
-    return Permissions(roles, tuple(principals), None if default == "deny" else str(default), trust_unverified_email)
+    return Permissions(roles, principals, None if default == "deny" else default, trust_unverified_email)
 
 
-def parse_role(where: str, name: str, spec: Any) -> Role:
-    spec = spec or {}
-    if not isinstance(spec, dict) or set(spec) - ROLE_FIELDS:
-        unknown = sorted(set(spec) - ROLE_FIELDS) if isinstance(spec, dict) else spec
+def permissions_problem(exc: ValidationError) -> str:
+    """pydantic's first error as one line: the entry (role 'name', principals[i]), the field and what it must be."""
+    errors = exc.errors()
+    first = errors[0]
+    entry, model, rest = _permissions_entry(first["loc"])
+    if first["type"] == "extra_forbidden" and len(rest) == 1:  # every unknown field of that entry at once
+        unknown = sorted(str(error["loc"][-1]) for error in errors
+                         if error["type"] == "extra_forbidden" and error["loc"][:-1] == first["loc"][:-1])  # fmt: skip
+        return f"{entry or 'the file'} has unknown fields {unknown}; known: {', '.join(sorted(model.model_fields))}"
+    if model is PermissionsFile and rest[:1] in ((), ("roles",)):
+        return "expected a mapping with 'roles' (see the example permissions.yaml)"
+    if not rest:
+        return f"{entry} must be a mapping of {', '.join(sorted(model.model_fields))}"
+    declared = model.model_fields.get(str(rest[0]))
+    problem = f"{rest[0]} {declared.description}" if declared and declared.description else first["msg"].lower()
+    return f"{entry}: {problem}" if entry else problem
+
+
+def _permissions_entry(loc: tuple[int | str, ...]) -> tuple[str, type[BaseModel], tuple[int | str, ...]]:
+    """The entry of the file an error location is in: its name in messages, its model, the location within it."""
+    if len(loc) >= 2 and loc[0] == "roles":
+        return f"role {loc[1]!r}", RoleSpec, loc[2:]
+    if len(loc) >= 2 and loc[0] == "principals":
+        return f"principals[{loc[1]}]", PrincipalSpec, loc[2:]
+    return "", PermissionsFile, loc
+
+
+def role_from_spec(where: str, name: str, spec: RoleSpec) -> Role:
+    """A `roles:` entry as a Role. Tool names and table globs need more than a type, so they are checked here."""
+    known_tools = set(TOOL_NAMES)  # read at each call: the tool list is registered after this section
+    tools = frozenset(known_tools if spec.tools is None else spec.tools)
+    if tools - known_tools:
+        raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(tools - known_tools)}")
+    return Role(name=name, schemas=None if spec.schemas is None else tuple(spec.schemas),
+                tables=role_tables(where, name, spec.tables), tools=tools, max_rows=spec.max_rows,
+                statement_timeout_ms=spec.statement_timeout_ms, postgres_role=spec.postgres_role)  # fmt: skip
+
+
+def role_tables(where: str, name: str, globs: list[str] | None) -> tuple[tuple[str, str], ...] | None:
+    """A role's `tables` as (schema glob, table glob) pairs; None: every table of its schemas."""
+    if globs is None:
+        return None
+    try:
+        return tuple(split_table_glob(glob) for glob in globs)
+    except ValueError:
         raise ConfigError(
-            f"{where}: role {name!r} has unknown fields {unknown}; known: {', '.join(sorted(ROLE_FIELDS))}"
-        )
+            f"{where}: role {name!r}: tables are 'schema.table' globs, such as shop.* or shop.orders "
+            '(quote a schema or table whose name holds a dot: "shop.internal".*)'
+        ) from None
 
-    def names(key: str) -> tuple[str, ...] | None:
-        value = spec.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise ConfigError(f"{where}: role {name!r}: {key} must be a list of names")
-        return tuple(value)
 
-    tools = names("tools")
-    if tools is not None and set(tools) - set(TOOL_NAMES):
-        raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(set(tools) - set(TOOL_NAMES))}")
-    tables = names("tables")
-    split_tables = None
-    if tables is not None:
-        try:
-            split_tables = tuple(split_table_glob(glob) for glob in tables)
-        except ValueError:
-            raise ConfigError(
-                f"{where}: role {name!r}: tables are 'schema.table' globs, such as shop.* or shop.orders "
-                '(quote a schema or table whose name holds a dot: "shop.internal".*)'
-            ) from None
-    for key in ("max_rows", "statement_timeout_ms"):
-        if spec.get(key) is not None and (not isinstance(spec[key], int) or spec[key] < 1):
-            raise ConfigError(f"{where}: role {name!r}: {key} must be a positive integer")
-    postgres_role = spec.get("postgres_role")
-    if postgres_role is not None and not isinstance(postgres_role, str):
-        raise ConfigError(f"{where}: role {name!r}: postgres_role must be a role name")
-    return Role(name=name, schemas=names("schemas"), tables=split_tables,
-                tools=frozenset(tools) if tools is not None else frozenset(TOOL_NAMES),
-                max_rows=spec.get("max_rows"), statement_timeout_ms=spec.get("statement_timeout_ms"),
-                postgres_role=postgres_role)  # fmt: skip
+def principal_from_spec(
+    where: str, index: int, entry: PrincipalSpec, roles: dict[str, Role]
+) -> tuple[PrincipalMatch, str]:
+    """A `principals:` entry as (match, role name), once its role is known to exist."""
+    if entry.role not in roles:
+        raise ConfigError(f"{where}: principals[{index}] names role {entry.role!r}, which 'roles' does not define")
+    return entry.match.facts(), entry.role
 
 
 def split_table_glob(glob: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 from conftest import ROOT, ps
@@ -23,6 +24,11 @@ def test_defaults() -> None:
     config = load()
     assert (config.conn, config.transport, config.host, config.port) == (None, "stdio", "127.0.0.1", 8000)
     assert (config.statement_timeout_ms, config.max_rows, config.command) == (30_000, 500, "serve")
+
+
+def test_nothing_given_is_the_declared_defaults() -> None:
+    assert load() == ps.Config()
+    assert [setting.key for setting in ps.SETTINGS] == [f.name for f in fields(ps.Config) if f.name != "command"]
 
 
 def test_flag_beats_environment_beats_default() -> None:

@@ -9,18 +9,36 @@ from conftest import ROOT, ps
 README = (ROOT / "README.md").read_text()
 
 
+def configuration_table() -> list[tuple[str, str, str]]:
+    """The README's configuration table: (environment, flag, default) cells of each row, as written."""
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            environment, flag, default = (cell.strip() for cell in line.split("|")[1:4])
+            rows.append((environment, flag, default))
+    return rows
+
+
+def documented(setting: ps.Setting) -> tuple[str, str, str]:
+    """The row cells a setting should have: its variables, its flag, its default as the README writes it."""
+    default = setting.default
+    shown = "—" if default in (None, ()) else "off" if default is False else "on" if default is True else str(default)
+    return " / ".join(f"`{name}`" for name in setting.env), f"`{setting.flag}`", shown
+
+
 def test_every_setting_is_documented_with_its_default() -> None:
-    rows = {line.split("|")[1].strip(): line for line in README.splitlines() if line.startswith("| `")}
+    table = configuration_table()
     for setting in ps.SETTINGS:
-        key = " / ".join(f"`{name}`" for name in setting.env)
-        assert key in rows, f"{key} missing from the README configuration table"
-        row = rows[key]
-        assert f"`{setting.flag}`" in row
-        default = setting.default
-        default = (
-            "—" if default in (None, ()) else "off" if default is False else "on" if default is True else str(default)
-        )
-        assert f"| {default} |" in row, f"{key}: README default differs from {default!r}"
+        row = documented(setting)
+        assert row in table, f"{row} missing from the README configuration table (or its flag or default differs)"
+
+
+def test_the_configuration_table_names_only_settings_that_exist() -> None:
+    table = configuration_table()
+    settings = [documented(setting) for setting in ps.SETTINGS]
+    assert [row for row in table if row not in settings] == [], "README rows for settings the server does not have"
+    assert len(table) == len(set(table)) == len(settings)  # each setting once
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -34,13 +34,20 @@ def permissions(tmp_path: Path, document: dict[str, Any]) -> str:
         ({"roles": {"a": {}}, "principals": [{"match": {"nickname": "x"}, "role": "a"}]}, "match needs one or more"),
         ({"roles": {"a": {}}, "default_role": "b"}, "default_role 'b' is neither 'deny' nor a defined role"),
         ({"role": {}}, "expected a mapping with 'roles'"),
+        ({"roles": {"a": {}}, "principal": []}, "the file has unknown fields ['principal']"),
+        ({"roles": {"a": {"max_rows": True}}}, "role 'a': max_rows must be a positive integer"),
+        ({"roles": {"a": ["shop"]}}, "role 'a' must be a mapping of max_rows, postgres_role, schemas"),
+        ({"roles": {"a": {}}, "principals": {"sub": "x"}}, "principals must be a list of entries with match and role"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"sub": "x"}}]}, "principals[0]: role must be the name of a"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"sub": None}, "role": "a"}]}, "principals[0]: match needs"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"sub": 7}, "role": "a"}]}, "principals[0]: match needs"),
     ],
 )
 def test_every_mistake_in_the_file_stops_the_start(tmp_path: Path, document: dict[str, Any], message: str) -> None:
     path = permissions(tmp_path, document)
     with pytest.raises(ps.ConfigError) as refused:
         ps.load_config(["--permissions-file", path], environ={})
-    assert message in str(refused.value) and path in str(refused.value)
+    assert message in str(refused.value) and path in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_the_example_file_is_valid() -> None:
