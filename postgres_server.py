@@ -43,15 +43,16 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, cast
-from urllib.parse import quote, urlencode, urlsplit
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
+from urllib.parse import SplitResult, quote, urlsplit
 
 import anyio
+import httpx2
 import orjson
 import psycopg
 import psycopg.adapt
@@ -60,12 +61,14 @@ import pydantic_core
 import uvicorn
 from mcp import Client
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken, TokenVerifier, construct_redirect_uri
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from psycopg.adapt import Transformer
 from psycopg.conninfo import conninfo_to_dict
@@ -86,8 +89,14 @@ from pydantic import (
 )
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
+from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as ASGIScope  # section 3's Scope is a call's database scope
+
+if TYPE_CHECKING:
+    import jwt  # deferred: only OAuth needs PyJWT, imported where it is used
 
 log = logging.getLogger("postgres_mcp")
 T = TypeVar("T")
@@ -583,15 +592,6 @@ CONFIG_CHECKS: tuple[ConfigCheck, ...] = (
 )
 
 
-TOOL_NAMES = (
-    "list_schemas",
-    "list_tables",
-    "describe_table",
-    "get_relationships",
-    "list_enums",
-    "search_schema",
-    "execute_sql",
-)
 METADATA_SCHEMAS = ("pg_catalog", "information_schema")  # names and types, never table data
 
 
@@ -602,7 +602,7 @@ class Role:
     name: str
     schemas: tuple[str, ...] | None = None  # None: every schema the server exposes
     tables: tuple[tuple[str, str], ...] | None = None  # (schema glob, table glob); None: every table of its schemas
-    tools: frozenset[str] = frozenset(TOOL_NAMES)
+    tools: frozenset[str] | None = None  # None: every tool (TOOLS, section 5)
     max_rows: int | None = None
     statement_timeout_ms: int | None = None
     postgres_role: str | None = None  # SET LOCAL ROLE: Postgres enforces grants and row-level security
@@ -771,10 +771,9 @@ def _permissions_entry(loc: tuple[int | str, ...]) -> tuple[str, type[BaseModel]
 
 def role_from_spec(where: str, name: str, spec: RoleSpec) -> Role:
     """A `roles:` entry as a Role. Tool names and table globs need more than a type, so they are checked here."""
-    known_tools = set(TOOL_NAMES)  # read at each call: the tool list is registered after this section
-    tools = frozenset(known_tools if spec.tools is None else spec.tools)
-    if tools - known_tools:
-        raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(tools - known_tools)}")
+    tools = None if spec.tools is None else frozenset(spec.tools)
+    if tools is not None and tools - set(TOOLS):  # TOOLS: registered in section 5, before any file is read
+        raise ConfigError(f"{where}: role {name!r}: unknown tools {sorted(tools - set(TOOLS))}")
     return Role(name=name, schemas=None if spec.schemas is None else tuple(spec.schemas),
                 tables=role_tables(where, name, spec.tables), tools=tools, max_rows=spec.max_rows,
                 statement_timeout_ms=spec.statement_timeout_ms, postgres_role=spec.postgres_role)  # fmt: skip
@@ -4553,7 +4552,7 @@ def caller_role(permissions: Permissions, tool: str) -> Role:
     if role is None:
         raise ToolFailure(f"permission denied: no role in MCP_PERMISSIONS_FILE grants {principal()} access; "
                           "ask the operator to map you to a role", kind="denied")  # fmt: skip
-    if tool not in role.tools:
+    if role.tools is not None and tool not in role.tools:
         raise ToolFailure(f"permission denied: role {role.name!r} may not use {tool}; it may use "
                           f"{', '.join(sorted(role.tools))}", kind="denied")  # fmt: skip
     return role
@@ -4743,20 +4742,20 @@ class Upstream:
     JWKS_TTL_S = 600
     REFRESH_EVERY_S = 30  # at most one refetch for an unknown key id per this many seconds
 
-    def __init__(self, config: Config, http: Any) -> None:
+    def __init__(self, config: Config, http: httpx2.AsyncClient) -> None:
         self.config, self.http = config, http
-        self._metadata: dict[str, Any] | None = None
-        self._keys: dict[str, Any] = {}
+        self._metadata: dict[str, object] | None = None
+        self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = 0.0
 
-    async def metadata(self) -> dict[str, Any]:
+    async def metadata(self) -> dict[str, object]:
         """The issuer's metadata: RFC 8414 first, then OpenID discovery (Clerk serves both)."""
         if self._metadata is None:
             issuer = str(self.config.auth_issuer)
             for suffix in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
                 response = await self.http.get(issuer + suffix)
                 if response.status_code == 200:
-                    self._metadata = response.json()
+                    self._metadata = json_object(response.json(), f"the metadata at {issuer}{suffix}")
                     break
             else:
                 raise RuntimeError(f"no OAuth or OpenID metadata at {issuer}")
@@ -4780,28 +4779,43 @@ class Upstream:
         }[name]
         return configured or str((await self.metadata())[name])
 
-    async def signing_key(self, kid: str | None) -> Any:
+    async def signing_key(self, kid: str | None) -> jwt.PyJWK | None:
         """The JWKS key for `kid`, fetched asynchronously, cached, refetched (rate-limited) for an unknown kid."""
-        import jwt
-
         now = time.monotonic()
         stale = now - self._fetched_at > self.JWKS_TTL_S
         if stale or (kid not in self._keys and now - self._fetched_at > self.REFRESH_EVERY_S):
             response = await self.http.get(await self.endpoint("jwks_uri"))
             response.raise_for_status()
-            keys = {}
-            for entry in response.json().get("keys", []):
-                with contextlib.suppress(jwt.PyJWTError):
-                    keys[entry.get("kid")] = jwt.PyJWK(entry)
-            self._keys, self._fetched_at = keys, now
+            self._keys, self._fetched_at = signing_keys(response.json()), now
         return self._keys.get(kid)
+
+
+def json_object(document: object, what: str) -> dict[str, object]:
+    """`document` (parsed JSON) when it is an object; ValueError naming `what` otherwise."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return document
+
+
+def signing_keys(jwks: object) -> dict[str | None, jwt.PyJWK]:
+    """A JWKS document's keys by key id, leaving out any entry PyJWT cannot use."""
+    import jwt
+
+    entries = jwks.get("keys") if isinstance(jwks, dict) else None
+    keys: dict[str | None, jwt.PyJWK] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict):
+            with contextlib.suppress(jwt.PyJWTError):
+                keys[entry.get("kid")] = jwt.PyJWK(entry)
+    return keys
 
 
 # Asymmetric algorithms only: never "none", never HMAC (which would accept a token signed with the public key).
 JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+Claims = dict[str, Any]  # a JWT's claims: PyJWT returns them so typed, and the SDK's AccessToken holds them so
 
 
-class BearerVerifier:
+class BearerVerifier(TokenVerifier):
     """The SDK's TokenVerifier for /mcp: the static MCP_API_TOKEN, or a JWT from the configured issuer.
 
     Never raises: an exception here turns every request into a 500.
@@ -4816,86 +4830,115 @@ class BearerVerifier:
             if self._static is not None and hmac.compare_digest(token.encode(), self._static):
                 return StaticAccessToken(token=token, client_id="static-token", scopes=[], subject="static-token")
             if self.upstream is not None and token.count(".") == 2:
-                claims = await self.verify_jwt(token)
-                if claims is not None:
-                    scopes = claims.get("scope", "").split() if isinstance(claims.get("scope"), str) else []
-                    return AccessToken(
-                        token=token, client_id=str(claims.get("client_id") or claims.get("azp") or claims["sub"]),
-                        scopes=scopes + list(claims.get("scp") or []), expires_at=int(claims["exp"]),
-                        subject=str(claims["sub"]), claims=claims,
-                    )  # fmt: skip
+                claims = await self.verify_jwt(token, self.upstream)
+                return None if claims is None else jwt_access_token(token, claims)
         except Exception as exc:
             log.info("bearer token refused: %s", type(exc).__name__)
         return None
 
-    async def verify_jwt(self, token: str) -> dict[str, Any] | None:
+    async def verify_jwt(self, token: str, upstream: Upstream) -> Claims | None:
+        """The claims of a JWT the issuer signed for this server, or None (the reason logged)."""
         import jwt
 
-        assert self.upstream is not None
         header = jwt.get_unverified_header(token)
-        algorithm = header.get("alg")
+        algorithm, kid = header.get("alg"), header.get("kid")
         if algorithm not in JWT_ALGORITHMS:
             log.info("JWT refused: algorithm %r is not an accepted asymmetric algorithm", algorithm)
             return None
-        key = await self.upstream.signing_key(header.get("kid"))
+        key = await upstream.signing_key(kid)
         if key is None or (key.algorithm_name and key.algorithm_name != algorithm):
-            log.info("JWT refused: no signing key %r for %s", header.get("kid"), algorithm)
+            log.info("JWT refused: no signing key %r for %s", kid, algorithm)
             return None
         claims = jwt.decode(token, key.key, algorithms=[algorithm], issuer=self.config.auth_issuer, leeway=30,
                             options={"require": ["exp", "iss", "sub"], "verify_aud": False})  # fmt: skip
+        refusal = self.claims_refusal(claims)
+        if refusal is not None:
+            log.info("JWT refused: %s", refusal)
+            return None
+        return claims
+
+    def claims_refusal(self, claims: Claims) -> str | None:
+        """Why a token the issuer signed is not for this server: another client id (with MCP_AUTH_CLIENT_ID), or an
+        audience naming neither this server nor MCP_AUTH_AUDIENCE (a token without an audience is accepted)."""
         client_id = claims.get("client_id") or claims.get("azp")
         if self.config.auth_client_id and client_id != self.config.auth_client_id:
-            log.info("JWT refused: client id %r is not %r", client_id, self.config.auth_client_id)
+            return f"client id {client_id!r} is not {self.config.auth_client_id!r}"
+        if "aud" not in claims:
             return None
-        if "aud" in claims:
-            audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-            accepted = {self.config.resource_url, self.config.base_url, self.config.auth_audience} - {None}
-            if not accepted & set(audiences):
-                log.info("JWT refused: audience %r names neither this server nor MCP_AUTH_AUDIENCE", audiences)
-                return None
-        return claims
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        accepted = {self.config.resource_url, self.config.base_url, self.config.auth_audience} - {None}
+        if accepted & set(audiences):
+            return None
+        return f"audience {audiences!r} names neither this server nor MCP_AUTH_AUDIENCE"
+
+
+def jwt_access_token(token: str, claims: Claims) -> AccessToken:
+    """A verified JWT as the SDK's AccessToken (its principal: `sub`, and `client_id`, else `azp`)."""
+    return AccessToken(
+        token=token, client_id=str(claims.get("client_id") or claims.get("azp") or claims["sub"]),
+        scopes=scope_list(claims.get("scope")) + scope_list(claims.get("scp")), expires_at=int(claims["exp"]),
+        subject=str(claims["sub"]), claims=claims,
+    )  # fmt: skip
+
+
+def scope_list(claim: object) -> list[str]:
+    """The scopes in a claim: a space-separated string (`scope`; Entra ID's `scp`) or a list (Okta's `scp`)."""
+    if isinstance(claim, str):
+        return claim.split()
+    return [str(scope) for scope in claim] if isinstance(claim, list) else []
 
 
 class StateSealer:
-    """Authenticated, expiring values (OAuth state and codes pass through the browser and the issuer)."""
+    """Authenticated, expiring values (OAuth state and codes pass through the browser and the issuer): HS256 JWTs
+    with `exp`, keyed by MCP_OAUTH_STATE_SECRET (so what one worker or replica sealed opens in another), else by
+    a key of this process alone."""
 
     def __init__(self, secret: str | None) -> None:
         self._key = hashlib.sha256(secret.encode()).digest() if secret else os.urandom(32)
 
-    def seal(self, payload: dict[str, Any], ttl_s: int) -> str:
-        body = base64.urlsafe_b64encode(dumps({**payload, "exp": int(time.time()) + ttl_s}).encode()).rstrip(b"=")
-        mac = base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=")
-        return (body + b"." + mac).decode()
+    def seal(self, payload: Mapping[str, str | None], ttl_s: int) -> str:
+        import jwt
 
-    def open(self, sealed: str | None) -> dict[str, Any] | None:
-        """The payload, or None if the value was forged, tampered with or expired."""
+        return jwt.encode({**payload, "exp": int(time.time()) + ttl_s}, self._key, algorithm="HS256")
+
+    def open(self, sealed: str | None) -> dict[str, str | None] | None:
+        """The payload as sealed, or None if the value was forged, tampered with or has expired."""
+        import jwt
+
         try:
-            body, mac = (sealed or "").encode().split(b".")
-            expected = base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=")
-            if not hmac.compare_digest(mac, expected):
-                return None
-            payload = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)).decode())
-        except (ValueError, UnicodeDecodeError):
+            claims = jwt.decode(sealed or "", self._key, algorithms=["HS256"], options={"require": ["exp"]})
+        except jwt.PyJWTError:
             return None
-        return payload if isinstance(payload, dict) and payload.get("exp", 0) >= time.time() else None
+        return {key: value for key, value in claims.items() if isinstance(value, str | None) and key != "exp"}
 
 
 DEFAULT_REDIRECT_ALLOWLIST = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback",
                               "loopback")  # fmt: skip
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 def redirect_allowed(uri: str, allowlist: Sequence[str]) -> bool:
-    """Exact entries, prefixes ending in '*', and 'loopback': http on 127.0.0.1, localhost or [::1], any port."""
-    parts = urlsplit(uri)
+    """Exact entries, prefixes ending in '*', and 'loopback': http on 127.0.0.1, localhost or [::1], any port.
+    A URI with a fragment, without a scheme or host, or that does not parse, is never allowed."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if parts.fragment or not parts.scheme or not parts.netloc:
         return False
-    for entry in allowlist:
-        if entry == "loopback":
-            if parts.scheme == "http" and (parts.hostname or "") in ("127.0.0.1", "localhost", "::1"):
-                return True
-        elif (entry.endswith("*") and uri.startswith(entry[:-1])) or uri == entry:
-            return True
-    return False
+    return any(redirect_listed(uri, parts, entry) for entry in allowlist)
+
+
+def redirect_listed(uri: str, parts: SplitResult, entry: str) -> bool:
+    """`uri` (split into `parts`) matches one entry of the redirect allow-list."""
+    if entry == "loopback":
+        return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_NAMES
+    return uri.startswith(entry[:-1]) if entry.endswith("*") else uri == entry
+
+
+def redirect(url: str, params: Mapping[str, str | None]) -> RedirectResponse:
+    """A 302 to `url` with `params` added to its query (None values left out, the query it has kept)."""
+    return RedirectResponse(construct_redirect_uri(url, **params), status_code=302)
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses that a NAT64 gateway turns into IPv4 ones
@@ -4919,6 +4962,22 @@ def is_document_client_id(client_id: str) -> bool:
     return client_id.startswith(("https://", "http://"))
 
 
+class ClientDocument(TypedDict):
+    """What the relay uses of a checked Client ID Metadata Document."""
+
+    client_id: str
+    redirect_uris: list[str]
+    client_name: str | None
+
+
+class Unusable(Exception):
+    """A client metadata document cannot be used: why (shown to the user), and how long to remember that."""
+
+    def __init__(self, why: str, ttl_s: float) -> None:
+        super().__init__(why)
+        self.why, self.ttl_s = why, ttl_s
+
+
 class ClientDocuments:
     """Client ID Metadata Documents (the MCP authorization spec since 2025-11-25): a client whose id is an https
     URL publishes its metadata there. Fetched with care, as the URL is the client's choice: https only, a path
@@ -4928,21 +4987,23 @@ class ClientDocuments:
     between 1 minute and 1 day."""
 
     MAX_BYTES, TIMEOUT_S, DEFAULT_TTL_S, MIN_TTL_S, MAX_TTL_S, MAX_CACHED = 5120, 5.0, 300, 60, 86_400, 256
+    UNRESOLVED_TTL_S = 3600  # a host resolving to a private address: remembered for an hour
 
     def __init__(self, allow_loopback: bool = False) -> None:
         self.allow_loopback = allow_loopback  # tests: documents served on http://127.0.0.1
-        self.cache: dict[str, tuple[float, dict[str, Any] | str]] = {}
+        self.cache: dict[str, tuple[float, ClientDocument | str]] = {}
 
-    async def get(self, url: str) -> dict[str, Any] | str:
+    async def get(self, url: str) -> ClientDocument | str:
         """The document at `url`, or why it cannot be used."""
         cached = self.cache.get(url)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        import httpx
-
+        document: ClientDocument | str
         try:
             document, ttl = await self.fetch(url)
-        except (OSError, ValueError, httpx.HTTPError) as exc:  # unreachable, refused, timed out, not JSON
+        except Unusable as refusal:
+            document, ttl = refusal.why, refusal.ttl_s
+        except (OSError, ValueError, httpx2.HTTPError) as exc:  # unreachable, refused, timed out, not JSON
             document, ttl = f"fetching it failed ({str(exc) or type(exc).__name__})", self.MIN_TTL_S
         if ttl > 0:
             if len(self.cache) >= self.MAX_CACHED:
@@ -4950,41 +5011,53 @@ class ClientDocuments:
             self.cache[url] = (time.monotonic() + ttl, document)
         return document
 
-    async def fetch(self, url: str) -> tuple[dict[str, Any] | str, float]:
-        import socket
-
-        import httpx
-
+    async def fetch(self, url: str) -> tuple[ClientDocument | str, float]:
+        """The document checked (or why it cannot be used) and how long to keep it; Unusable before it is read."""
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
         loopback_test = self.allow_loopback and parts.scheme == "http" and is_loopback(host)
+        self.check_url(parts, loopback_test)
+        address = await self.pinned_address(host, port, loopback_test)
+        body, ttl = await self.download(parts, address, port)
+        return self.validate(json.loads(body), url), ttl
+
+    def check_url(self, parts: SplitResult, loopback_test: bool) -> None:
+        """Unusable unless the URL is https (or http on loopback, in tests), without credentials or fragment, and
+        has a path."""
         if (parts.scheme != "https" and not loopback_test) or parts.username or parts.password or parts.fragment:
-            return "its URL must be https, without credentials or fragment", self.MIN_TTL_S
+            raise Unusable("its URL must be https, without credentials or fragment", self.MIN_TTL_S)
         if parts.path in ("", "/"):
-            return "its URL must have a path", self.MIN_TTL_S
-        addresses = {info[4][0] for info in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-        refused = [a for a in addresses if not public_address(a)]
-        if not addresses or (refused and not (loopback_test and all(ipaddress.ip_address(a.split("%")[0]).is_loopback
-                                                                     for a in refused))):  # fmt: skip
-            return f"its host resolves to an address that is not public ({', '.join(sorted(refused))})", 3600
-        address = sorted(addresses)[0]
+            raise Unusable("its URL must have a path", self.MIN_TTL_S)
+
+    async def pinned_address(self, host: str, port: int, loopback_test: bool) -> str:
+        """The address to connect to, once every address `host` resolves to is found public (or, in tests,
+        loopback): the connection goes to one of those checked, so the name cannot be rebound in between."""
+        found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = {str(info[4][0]) for info in found}
+        refused = [a for a in addresses if not public_address(a) and not (loopback_test and loopback_address(a))]
+        if not addresses or refused:
+            why = f"its host resolves to an address that is not public ({', '.join(sorted(refused))})"
+            raise Unusable(why, self.UNRESOLVED_TTL_S)
+        return sorted(addresses)[0]
+
+    async def download(self, parts: SplitResult, address: str, port: int) -> tuple[bytes, float]:
+        """The body at `parts` fetched from `address` (the URL's name kept for Host and TLS), and its TTL."""
         netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         target = parts._replace(netloc=netloc).geturl()
         headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "application/json"}
+        tls_name = {"sni_hostname": parts.hostname or ""}
         async with (
-            httpx.AsyncClient(timeout=self.TIMEOUT_S, follow_redirects=False) as http,
-            http.stream("GET", target, headers=headers, extensions={"sni_hostname": host}) as response,
+            httpx2.AsyncClient(timeout=self.TIMEOUT_S, follow_redirects=False) as http,
+            http.stream("GET", target, headers=headers, extensions=tls_name) as response,
         ):
             if response.status_code != 200:
-                return f"it answered HTTP {response.status_code}", self.MIN_TTL_S
+                raise Unusable(f"it answered HTTP {response.status_code}", self.MIN_TTL_S)
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > self.MAX_BYTES:
-                    return f"it is over {self.MAX_BYTES} bytes", self.MIN_TTL_S
-            ttl = self.ttl(response.headers.get("cache-control", ""))
-        document = json.loads(body)
-        return self.validate(document, url), ttl
+                    raise Unusable(f"it is over {self.MAX_BYTES} bytes", self.MIN_TTL_S)
+            return bytes(body), self.ttl(response.headers.get("cache-control", ""))
 
     def ttl(self, cache_control: str) -> float:
         directives = {d.strip().split("=")[0].lower(): d.strip() for d in cache_control.split(",") if d.strip()}
@@ -4994,7 +5067,7 @@ class ClientDocuments:
         return min(self.MAX_TTL_S, max(self.MIN_TTL_S, int(age))) if age.isdigit() else self.DEFAULT_TTL_S
 
     @staticmethod
-    def validate(document: Any, url: str) -> dict[str, Any] | str:
+    def validate(document: object, url: str) -> ClientDocument | str:
         if not isinstance(document, dict):
             return "it is not a JSON object"
         if document.get("client_id") != url:
@@ -5006,6 +5079,14 @@ class ClientDocuments:
             return "only public clients (token_endpoint_auth_method none) are supported"
         name = document.get("client_name")
         return {"client_id": url, "redirect_uris": uris, "client_name": name if isinstance(name, str) else None}
+
+
+def loopback_address(address: str) -> bool:
+    """A numeric address (with or without an IPv6 zone) on the loopback interface."""
+    return ipaddress.ip_address(address.split("%", maxsplit=1)[0]).is_loopback
+
+
+RouteHandler = Callable[[Request], Awaitable[Response]]
 
 
 class OAuthRelay:
@@ -5023,6 +5104,8 @@ class OAuthRelay:
     }
     STATE_TTL_S = 600
     CODE_TTL_S = 300
+    # What /authorize passes on to the issuer of the client's own request.
+    FORWARDED = ("scope", "resource", "nonce", "prompt", "code_challenge", "code_challenge_method")
 
     def __init__(self, config: Config, upstream: Upstream) -> None:
         self.config, self.upstream = config, upstream
@@ -5031,7 +5114,7 @@ class OAuthRelay:
         self.callback_url = f"{config.base_url}/oauth/callback"
         self.documents = ClientDocuments(config.cimd_allow_loopback)
 
-    def routes(self) -> list[tuple[str, list[str], Callable[[Any], Awaitable[Any]]]]:
+    def routes(self) -> list[tuple[str, list[str], RouteHandler]]:
         return [
             ("/.well-known/oauth-authorization-server", ["GET", "OPTIONS"], self.authorization_server_metadata),
             ("/.well-known/oauth-protected-resource", ["GET", "OPTIONS"], self.protected_resource_metadata),
@@ -5041,24 +5124,18 @@ class OAuthRelay:
             ("/token", ["POST", "OPTIONS"], self.token),
         ]
 
-    def json(self, body: dict[str, Any], status: int = 200, **headers: str) -> Any:
-        from starlette.responses import JSONResponse
-
+    def json(self, body: Mapping[str, object], status: int = 200, **headers: str) -> JSONResponse:
         return JSONResponse(body, status_code=status, headers={**self.CORS, **headers})
 
-    def page(self, message: str, status: int = 400) -> Any:
+    def page(self, message: str, status: int = 400) -> HTMLResponse:
         """An error the browser shows: used whenever redirecting would mean trusting an unvalidated URI."""
-        from starlette.responses import HTMLResponse
-
         body = f"<!doctype html><title>Sign-in failed</title><h1>Sign-in failed</h1><p>{html.escape(message)}</p>"
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
-    def preflight(self, request: Any) -> Any | None:
-        from starlette.responses import Response
-
+    def preflight(self, request: Request) -> Response | None:
         return Response(status_code=204, headers=self.CORS) if request.method == "OPTIONS" else None
 
-    async def authorization_server_metadata(self, request: Any) -> Any:
+    async def authorization_server_metadata(self, request: Request) -> Response:
         base = self.config.base_url
         return self.preflight(request) or self.json({
             "issuer": base, "authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token",
@@ -5069,22 +5146,23 @@ class OAuthRelay:
             "client_id_metadata_document_supported": True,
         })  # fmt: skip
 
-    async def protected_resource_metadata(self, request: Any) -> Any:
+    async def protected_resource_metadata(self, request: Request) -> Response:
         return self.preflight(request) or self.json({
             "resource": self.config.resource_url, "authorization_servers": [self.config.base_url],
             "bearer_methods_supported": ["header"], "scopes_supported": await self.upstream.scopes(),
         })  # fmt: skip
 
-    async def register(self, request: Any) -> Any:
+    async def register(self, request: Request) -> Response:
         """RFC 7591: every client gets the pre-provisioned client id (never the secret), once its redirect URIs
         pass the allow-list."""
         if response := self.preflight(request):
             return response
         try:
-            body = await request.json()
-            uris = [str(uri) for uri in body.get("redirect_uris") or []]
-        except (ValueError, AttributeError):
+            body = json_object(await request.json(), "the registration request")
+        except ValueError:
             return self.json({"error": "invalid_client_metadata", "error_description": "expected a JSON object"}, 400)
+        listed = body.get("redirect_uris")
+        uris = [str(uri) for uri in listed] if isinstance(listed, list) else []
         refused = [uri for uri in uris if not redirect_allowed(uri, self.allowlist)]
         if not uris or refused:
             log.info("oauth register refused: redirect URIs not allowed: %s", refused or "none given")
@@ -5097,109 +5175,127 @@ class OAuthRelay:
             "response_types": ["code"], **{k: body[k] for k in ("client_name", "scope") if k in body},
         }, 201)  # fmt: skip
 
-    async def authorize(self, request: Any) -> Any:
-        from starlette.responses import RedirectResponse
-
+    async def authorize(self, request: Request) -> Response:
+        """The client's authorization request, checked (redirect URI, client, PKCE) and relayed to the issuer with
+        this server's client id and callback; the client's state and redirect URI travel sealed in the state."""
         query = request.query_params
         redirect_uri, client_id = query.get("redirect_uri", ""), query.get("client_id", "")
         if not redirect_allowed(redirect_uri, self.allowlist):
             log.info("oauth authorize refused: redirect_uri not allowed")
             return self.page("This application's redirect address is not allowed by this server.")
-        if is_document_client_id(client_id):  # a Client ID Metadata Document: the client describes itself
-            document = await self.documents.get(client_id)
-            if isinstance(document, str):
-                log.info("oauth authorize refused: client metadata document %s: %s", client_id, document)
-                return self.page(f"The application's description at {client_id} cannot be used: {document}.")
-            if redirect_uri not in document["redirect_uris"]:
-                return self.page(f"{document.get('client_name') or client_id} did not list this redirect address "
-                                 "in its client metadata document.")  # fmt: skip
-            log.info("oauth authorize: client %r (metadata document %s)", document.get("client_name"), client_id)
-        elif client_id != self.config.auth_client_id:
-            return self.page("Unknown client: register first (the client id comes from /register).")
+        refusal = await self.client_refusal(client_id, redirect_uri)
+        if refusal is not None:
+            return self.page(refusal)
         if (
             query.get("response_type") != "code"
             or query.get("code_challenge_method") != "S256"
             or not query.get("code_challenge")
         ):
             return self.page("The request must use the authorization code flow with PKCE (S256).")
-        sealed = self.sealer.seal({"s": query.get("state"), "r": redirect_uri, "c": query.get("client_id")},
-                                  self.STATE_TTL_S)  # fmt: skip
-        forwarded = {key: query[key] for key in ("scope", "resource", "nonce", "prompt", "code_challenge",
-                                                  "code_challenge_method") if key in query}  # fmt: skip
+        state = self.sealer.seal({"s": query.get("state"), "r": redirect_uri, "c": client_id}, self.STATE_TTL_S)
+        params = {"response_type": "code", "client_id": self.config.auth_client_id,
+                  "redirect_uri": self.callback_url, "state": state, **await self.forwarded(query)}  # fmt: skip
+        log.info("oauth authorize: relaying to the issuer")
+        return redirect(await self.upstream.endpoint("authorization_endpoint"), params)
+
+    async def client_refusal(self, client_id: str, redirect_uri: str) -> str | None:
+        """Why this client may not sign in with this redirect URI, or None: a Client ID Metadata Document must
+        list it; any other client id must be the one /register hands out."""
+        if not is_document_client_id(client_id):
+            if client_id == self.config.auth_client_id:
+                return None
+            return "Unknown client: register first (the client id comes from /register)."
+        document = await self.documents.get(client_id)
+        if isinstance(document, str):
+            log.info("oauth authorize refused: client metadata document %s: %s", client_id, document)
+            return f"The application's description at {client_id} cannot be used: {document}."
+        if redirect_uri not in document["redirect_uris"]:
+            return (f"{document['client_name'] or client_id} did not list this redirect address in its client "
+                    "metadata document.")  # fmt: skip
+        log.info("oauth authorize: client %r (metadata document %s)", document["client_name"], client_id)
+        return None
+
+    async def forwarded(self, query: QueryParams) -> dict[str, str]:
+        """The client's parameters the issuer gets, with the scopes to ask for when the client named none."""
+        forwarded = {key: query[key] for key in self.FORWARDED if key in query}
         if not forwarded.get("scope", "").strip():  # a strict provider ends a request without openid at once
             forwarded["scope"] = " ".join(await self.upstream.scopes())
         if "offline_access" in forwarded["scope"].split() and "prompt" not in forwarded:
             forwarded["prompt"] = "consent"  # OpenID Connect: offline access (a refresh token) needs the user's consent
-        params = {"response_type": "code", "client_id": self.config.auth_client_id,
-                  "redirect_uri": self.callback_url, "state": sealed, **forwarded}  # fmt: skip
-        target = await self.upstream.endpoint("authorization_endpoint")
-        log.info("oauth authorize: relaying to the issuer")
-        return RedirectResponse(f"{target}{'&' if '?' in target else '?'}{urlencode(params)}", status_code=302)
+        return forwarded
 
-    async def callback(self, request: Any) -> Any:
-        from starlette.responses import RedirectResponse
-
+    async def callback(self, request: Request) -> Response:
+        """The issuer's answer, returned to the client's redirect URI (from the sealed state) with the client's
+        own state, this server as `iss` (RFC 9207), and the code sealed with the redirect URI it was issued for."""
         query = request.query_params
         state = self.sealer.open(query.get("state"))
-        if state is None:
+        redirect_uri = state.get("r") if state is not None else None
+        if state is None or redirect_uri is None:
             log.info("oauth callback refused: state forged or expired")
             return self.page("This sign-in link is invalid or has expired: start again from your application.")
-        redirect_uri = str(state["r"])
         if not redirect_allowed(redirect_uri, self.allowlist):  # the allow-list may have changed since
             return self.page("This application's redirect address is not allowed by this server.")
         issued_by = query.get("iss")
         if issued_by is not None and issued_by != (await self.upstream.metadata()).get("issuer"):  # RFC 9207
             log.info("oauth callback refused: an answer from issuer %r, not the configured one", issued_by)
             return self.page("The sign-in answer came from another issuer than this server's: start again.")
-        answer: dict[str, Any] = {"state": state["s"], "iss": self.config.base_url}
-        if "code" in query:
-            # The client sees a sealed code: /token then knows which redirect URI it was issued for.
-            answer["code"] = self.sealer.seal({"code": query["code"], "r": redirect_uri}, self.CODE_TTL_S)
-        else:
-            answer["error"] = query.get("error", "server_error")
-            if "error_description" in query:
-                answer["error_description"] = query["error_description"]
-        log.info("oauth callback: returning to the client (%s)", "code" if "code" in answer else answer["error"])
-        answer = {key: value for key, value in answer.items() if value is not None}
-        return RedirectResponse(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}", 302)
+        outcome = self.outcome(query, redirect_uri)
+        log.info("oauth callback: returning to the client (%s)", outcome.get("error") or "code")
+        return redirect(redirect_uri, {"state": state.get("s"), "iss": self.config.base_url, **outcome})
 
-    async def token(self, request: Any) -> Any:
+    def outcome(self, query: QueryParams, redirect_uri: str) -> dict[str, str | None]:
+        """The issuer's code, sealed (/token then knows which redirect URI it was issued for), or its error."""
+        if "code" in query:
+            return {"code": self.sealer.seal({"code": query["code"], "r": redirect_uri}, self.CODE_TTL_S)}
+        return {"error": query.get("error", "server_error"), "error_description": query.get("error_description")}
+
+    async def token(self, request: Request) -> Response:
+        """The client's token request, relayed to the issuer with this server's client credentials; the
+        issuer's answer is passed back as it is."""
         if response := self.preflight(request):
             return response
-        form = dict(await request.form())
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            sealed = self.sealer.open(str(form.get("code", "")))
-            if sealed is None:
-                return self.token_error("invalid_grant", "the authorization code is invalid or expired")
-            if form.get("redirect_uri") and form["redirect_uri"] != sealed["r"]:
-                return self.token_error("invalid_grant", "redirect_uri differs from the authorization request's")
-            fields = {"grant_type": grant, "code": sealed["code"], "redirect_uri": self.callback_url}
-            fields |= {k: str(form[k]) for k in ("code_verifier", "resource") if k in form}
-        elif grant == "refresh_token":
-            fields = {"grant_type": grant, "refresh_token": str(form.get("refresh_token", ""))}
-            fields |= {k: str(form[k]) for k in ("scope", "resource") if k in form}
-        else:
-            return self.token_error("unsupported_grant_type", "use authorization_code or refresh_token")
-        headers = {"Accept": "application/json"}
-        fields["client_id"] = str(self.config.auth_client_id)
-        if self.config.auth_client_secret:
-            if self.config.auth_token_auth_method == "client_secret_post":
-                fields["client_secret"] = self.config.auth_client_secret
-            else:
-                # RFC 6749 2.3.1: both parts form-urlencoded before the Basic encoding.
-                client_id, secret = str(self.config.auth_client_id), self.config.auth_client_secret
-                pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
-                headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        upstream = await self.upstream.http.post(await self.upstream.endpoint("token_endpoint"), data=fields,
-                                                 headers=headers)  # fmt: skip
-        log.info("oauth token (%s): issuer answered %d", grant, upstream.status_code)
-        from starlette.responses import Response
-
-        return Response(upstream.content, status_code=upstream.status_code, media_type="application/json",
+        fields = self.grant_fields(await request.form())
+        if isinstance(fields, Response):
+            return fields
+        credentials, headers = self.client_credentials()
+        endpoint = await self.upstream.endpoint("token_endpoint")
+        answer = await self.upstream.http.post(endpoint, data=fields | credentials, headers=headers)
+        log.info("oauth token (%s): issuer answered %d", fields["grant_type"], answer.status_code)
+        return Response(answer.content, status_code=answer.status_code, media_type="application/json",
                         headers={**self.CORS, "Cache-Control": "no-store", "Pragma": "no-cache"})  # fmt: skip
 
-    def token_error(self, error: str, description: str) -> Any:
+    def grant_fields(self, form: FormData) -> dict[str, str] | Response:
+        """The issuer's form for the client's grant (its sealed code opened), or the refusal to answer with."""
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            fields = {"grant_type": "refresh_token", "refresh_token": str(form.get("refresh_token", ""))}
+            return fields | {k: str(form[k]) for k in ("scope", "resource") if k in form}
+        if grant != "authorization_code":
+            return self.token_error("unsupported_grant_type", "use authorization_code or refresh_token")
+        sealed = self.sealer.open(str(form.get("code", "")))
+        code = sealed.get("code") if sealed is not None else None
+        if sealed is None or code is None:
+            return self.token_error("invalid_grant", "the authorization code is invalid or expired")
+        if form.get("redirect_uri") and form["redirect_uri"] != sealed.get("r"):
+            return self.token_error("invalid_grant", "redirect_uri differs from the authorization request's")
+        fields = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.callback_url}
+        return fields | {k: str(form[k]) for k in ("code_verifier", "resource") if k in form}
+
+    def client_credentials(self) -> tuple[dict[str, str], dict[str, str]]:
+        """This server's client id (and secret, with client_secret_post) for the issuer's /token form, and the
+        headers (the secret as HTTP Basic, with client_secret_basic)."""
+        client_id, secret = str(self.config.auth_client_id), self.config.auth_client_secret
+        headers = {"Accept": "application/json"}
+        if not secret:
+            return {"client_id": client_id}, headers
+        if self.config.auth_token_auth_method == "client_secret_post":
+            return {"client_id": client_id, "client_secret": secret}, headers
+        # RFC 6749 2.3.1: both parts form-urlencoded before the Basic encoding.
+        pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        return {"client_id": client_id}, headers
+
+    def token_error(self, error: str, description: str) -> JSONResponse:
         log.info("oauth token refused: %s", error)
         return self.json({"error": error, "error_description": description}, 400, **{"Cache-Control": "no-store"})
 
@@ -5221,10 +5317,8 @@ def answered_hosts(config: Config) -> list[str] | None:
     return exact + [variant for host in hosts for variant in (host, f"{host}:*")]
 
 
-def transport_security(config: Config) -> Any:
+def transport_security(config: Config) -> TransportSecuritySettings:
     """Host/Origin checks against DNS rebinding: loopback and the configured public host(s) pass."""
-    from mcp.server.transport_security import TransportSecuritySettings
-
     allowed_hosts = answered_hosts(config)
     if allowed_hosts is None:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -5249,26 +5343,24 @@ class HostCheck:
     redirect (the SDK checks /mcp only, after Starlette may already have redirected /mcp/ to that Host).
     The probes and /metrics (token-checked) stay open to any Host: orchestrators and scrapers call them by address."""
 
-    def __init__(self, app: Any, allowed: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
         self.app, self.allowed = app, [host.lower() for host in allowed]
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready", "/metrics"):
             host = header_value(scope, b"host") or ""
             if not host_answered(host, self.allowed):
-                from starlette.responses import JSONResponse
-
                 body = {"error": "misdirected request: this server does not answer to that Host (MCP_ALLOWED_HOSTS)"}
-                await JSONResponse(body, status_code=421)(scope, receive, send)
+                await json_answer(body, 421)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def jsonrpc_error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+def jsonrpc_error(request_id: object, code: int, message: str) -> dict[str, object]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
-def read_message(raw: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def read_message(raw: bytes) -> tuple[dict[str, object] | None, dict[str, object] | None]:
     """(the message, None) when well formed, else (None, the JSON-RPC error that answers it: JSON-RPC 2.0's and
     MCP's rules). The SDK drops some malformed messages over stdio without a word (and answers an object id over
     HTTP with 202, as if a notification), so both transports check here first and answer at once."""
@@ -5279,26 +5371,37 @@ def read_message(raw: bytes) -> tuple[dict[str, Any] | None, dict[str, Any] | No
     return (message, None) if (problem := message_problem(message)) is None else (None, problem)
 
 
-def message_problem(message: Any) -> dict[str, Any] | None:
+def message_problem(message: object) -> dict[str, object] | None:
     """What makes a parsed message no JSON-RPC 2.0 request, notification or response as MCP sends them."""
     if isinstance(message, list):
         return jsonrpc_error(None, -32600, "Invalid Request: batches are not supported; send one message at a time")
     if not isinstance(message, dict):
         return jsonrpc_error(None, -32600, "Invalid Request: a message is a JSON object")
     request_id = message.get("id")
-    id_ok = "id" not in message or (isinstance(request_id, str | int) and not isinstance(request_id, bool))
-    answer_id = request_id if id_ok else None
+    id_ok = "id" not in message or is_request_id(request_id)
     if message.get("jsonrpc") != "2.0":
-        return jsonrpc_error(answer_id, -32600, 'Invalid Request: "jsonrpc" must be "2.0"')
+        return jsonrpc_error(request_id if id_ok else None, -32600, 'Invalid Request: "jsonrpc" must be "2.0"')
     if not id_ok:
         return jsonrpc_error(None, -32600, 'Invalid Request: "id" must be a string or an integer')
-    if "method" in message:
-        if not isinstance(message["method"], str):
-            return jsonrpc_error(answer_id, -32600, 'Invalid Request: "method" must be a string')
-        if not isinstance(message.get("params", {}), dict):
-            return jsonrpc_error(answer_id, -32602, 'Invalid params: "params" must be an object')
-    elif "result" not in message and "error" not in message:
-        return jsonrpc_error(answer_id, -32600, 'Invalid Request: no "method" (and not a response)')
+    return method_problem(message, request_id)
+
+
+def is_request_id(value: object) -> bool:
+    """A JSON-RPC id as MCP allows it: a string or an integer (a JSON true is no integer here)."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def method_problem(message: dict[str, object], request_id: object) -> dict[str, object] | None:
+    """What is wrong with a message's method and params: a request or notification needs a string method and
+    object params (if any); a message without a method must be a response."""
+    if "method" not in message:
+        if "result" in message or "error" in message:
+            return None
+        return jsonrpc_error(request_id, -32600, 'Invalid Request: no "method" (and not a response)')
+    if not isinstance(message["method"], str):
+        return jsonrpc_error(request_id, -32600, 'Invalid Request: "method" must be a string')
+    if not isinstance(message.get("params", {}), dict):
+        return jsonrpc_error(request_id, -32602, 'Invalid params: "params" must be an object')
     return None
 
 
@@ -5306,15 +5409,15 @@ class ChallengeScope:
     """ASGI middleware on /mcp: a 401's WWW-Authenticate also names the scopes to ask for (RFC 6750 `scope`), the
     first place an MCP client looks for them; without any, it asks for none and a strict provider refuses."""
 
-    def __init__(self, app: Any, upstream: Upstream) -> None:
+    def __init__(self, app: ASGIApp, upstream: Upstream) -> None:
         self.app, self.upstream = app, upstream
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        async def with_scope(message: dict[str, Any]) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        async def with_scope(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
-                scopes = " ".join(await self.upstream.scopes())
-                message = {**message, "headers": [(k, v + f', scope="{scopes}"'.encode() if k == b"www-authenticate"
-                                                   else v) for k, v in message["headers"]]}  # fmt: skip
+                added = f', scope="{" ".join(await self.upstream.scopes())}"'.encode()
+                headers = [(k, v + added if k == b"www-authenticate" else v) for k, v in message["headers"]]
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_scope)
@@ -5326,11 +5429,11 @@ class MessageCheck:
     Bodies being read hold at most MAX_BUFFERED_BYTES between them: past it, 503 (many large bodies at once would
     otherwise add up to any size)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.buffered = 0  # bytes of bodies being read, across requests
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -5340,28 +5443,21 @@ class MessageCheck:
         finally:
             self.buffered -= len(body)
         if refusal is not None:
-            if refusal[0]:  # 0: the client left before sending it all, there is no one to answer
-                await json_answer(jsonrpc_error(None, -32600, refusal[1]), refusal[0])(scope, receive, send)
+            status, why = refusal
+            if status:  # 0: the client left before sending it all, there is no one to answer
+                await json_answer(jsonrpc_error(None, -32600, why), status)(scope, receive, send)
             return
         message, problem = read_message(bytes(body))
-        if problem is not None or message is None:
+        if message is None:
             await json_answer(problem or {}, 400)(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # then whatever follows: a disconnect
-
+        replay = replaying(bytes(body), receive)
         if "id" in message and "method" in message:
             await self.serve_request(scope, receive, replay, send, message["id"])
         else:
             await self.app(scope, replay, send)
 
-    async def read_body(self, receive: Any, body: bytearray) -> tuple[int, str] | None:
+    async def read_body(self, receive: Receive, body: bytearray) -> tuple[int, str] | None:
         """Read the request body into `body` (counted in self.buffered); (status, message) when refused."""
         more = True
         while more:
@@ -5378,13 +5474,15 @@ class MessageCheck:
             more = message.get("more_body", False)
         return None
 
-    async def serve_request(self, scope: Any, receive: Any, replay: Any, send: Any, request_id: Any) -> None:
+    async def serve_request(
+        self, scope: ASGIScope, receive: Receive, replay: Receive, send: Send, request_id: object
+    ) -> None:
         """Serve a request; if the client goes away before its answer is complete, stop it: the SDK lets it run
         on (a query holding a pooled connection for nothing) in every mode but stateful 2026-07-28. In a session,
         a notifications/cancelled is sent in the client's name; the request itself is cancelled too."""
         answered = False
 
-        async def noting_send(message: dict[str, Any]) -> None:
+        async def noting_send(message: Message) -> None:
             nonlocal answered
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 answered = True
@@ -5396,49 +5494,72 @@ class MessageCheck:
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 if not answered:
-                    session = header_value(scope, b"mcp-session-id")
-                    if session is not None:
-                        await self.cancel_in_session(scope, session, request_id)
+                    if header_value(scope, b"mcp-session-id") is not None:
+                        await self.cancel_in_session(scope, request_id)
                     group.cancel_scope.cancel()
 
             group.start_soon(watch)
             await self.app(scope, replay, noting_send)
             group.cancel_scope.cancel()
 
-    async def cancel_in_session(self, scope: Any, session: str, request_id: Any) -> None:
+    async def cancel_in_session(self, scope: ASGIScope, request_id: object) -> None:
         """What an MCP client does to cancel a request: notifications/cancelled on its session, as its owner."""
         notice = {"jsonrpc": "2.0", "method": "notifications/cancelled",
                   "params": {"requestId": request_id, "reason": "the client closed its connection"}}  # fmt: skip
         body = orjson.dumps(notice)
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"content-type", b"accept")]
-        headers += [(b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
-                    (b"content-length", str(len(body)).encode())]  # fmt: skip
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def discard(_message: dict[str, Any]) -> None:
-            return None
-
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await self.app({**scope, "headers": headers}, receive, discard)
+        headers = [*headers_except(scope, b"content-length", b"content-type", b"accept"),
+                   (b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
+                   (b"content-length", str(len(body)).encode())]  # fmt: skip
+        with anyio.CancelScope(shield=True):
+            await request_quietly(self.app, {**scope, "headers": headers}, body)
 
 
-def header_value(message: Any, name: bytes) -> str | None:
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """An ASGI `receive` that gives the app `body` (already read) whole, then whatever follows (a disconnect)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def headers_except(scope: ASGIScope, *names: bytes) -> list[tuple[bytes, bytes]]:
+    """A request's headers but those named (lowercase, as ASGI gives them)."""
+    return [(k, v) for k, v in scope["headers"] if k not in names]
+
+
+async def request_quietly(app: ASGIApp, scope: ASGIScope, body: bytes) -> None:
+    """Send `app` a request of the server's own in a client's name (a cancel, a session's end): its answer and
+    any failure are dropped, as there is no one to tell."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def discard(_message: Message) -> None:
+        return None
+
+    with contextlib.suppress(Exception):
+        await app(scope, receive, discard)
+
+
+def header_value(message: ASGIScope | Message, name: bytes) -> str | None:
     """A header's value in an ASGI request scope or response start message (the first of that name), or None."""
     return next((v.decode("latin-1") for k, v in message.get("headers", ()) if k == name), None)
 
 
-def json_answer(body: dict[str, Any], status: int) -> Any:
-    from starlette.responses import JSONResponse
-
-    return JSONResponse(body, status_code=status)
+def json_answer(body: Mapping[str, object], status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 @dataclass
 class TrackedSession:
     owner: str | None  # the authenticated principal that opened it
-    opening: dict[str, Any]  # the ASGI scope of the request that opened it (to end it as its owner)
+    opening: ASGIScope  # the ASGI scope of the request that opened it (to end it as its owner)
     used: bool = False  # it made a request after the one that opened it
     in_flight: int = 0
     last_seen: float = field(default_factory=time.monotonic)
@@ -5453,7 +5574,7 @@ class SessionGuard:
     Sessions are followed through the protocol alone (their ID header, the status of each answer, DELETE),
     with the SDK's own idle rule (no request in flight for MCP_SESSION_IDLE_TIMEOUT_S) for when it ends them."""
 
-    def __init__(self, app: Any, config: Config) -> None:
+    def __init__(self, app: ASGIApp, config: Config) -> None:
         self.app, self.config = app, config
         self.sessions: dict[str, TrackedSession] = {}
         self.ending: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references to tasks
@@ -5466,7 +5587,7 @@ class SessionGuard:
                 del self.sessions[sid]
         return sum(tracked.owner == owner for tracked in self.sessions.values())
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -5474,30 +5595,26 @@ class SessionGuard:
         tracked = self.sessions.get(sid) if sid else None
         if sid is None and scope["method"] == "POST":
             await self.open(scope, receive, send)
-        elif tracked is None:
+        elif sid is None or tracked is None:
             await self.app(scope, receive, send)
         else:
             tracked.used, tracked.in_flight = True, tracked.in_flight + 1
             status = await relay_status(self.app, scope, receive, send)
             tracked.in_flight, tracked.last_seen = tracked.in_flight - 1, time.monotonic()
             if status == 404 or (scope["method"] == "DELETE" and status is not None and status < 300):
-                self.sessions.pop(sid or "", None)
+                self.sessions.pop(sid, None)
 
-    async def open(self, scope: Any, receive: Any, send: Any) -> None:
+    async def open(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         """A request without a session ID: it opens one if it succeeds (an initialize)."""
-        user = scope.get("user")
-        owner = str(user.access_token.subject or user.access_token.client_id) if hasattr(user, "access_token") else None
+        owner = principal_of(scope)
         cap = self.config.max_sessions_per_principal
         if owner is not None and self.held_by(owner) >= cap:
-            from starlette.responses import JSONResponse
-
             message = (f"too many open sessions: you hold {cap} (MCP_MAX_SESSIONS_PER_PRINCIPAL); end unused ones "
                        "with DELETE /mcp, or wait for them to idle out")  # fmt: skip
-            body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
-            await JSONResponse(body, status_code=429, headers={"Retry-After": "10"})(scope, receive, send)
+            await json_answer(jsonrpc_error(None, -32600, message), 429, {"Retry-After": "10"})(scope, receive, send)
             return
 
-        async def watch(message: dict[str, Any]) -> None:
+        async def watch(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] < 400:
                 sid = header_value(message, b"mcp-session-id")
                 if sid:  # counted before the client can read the answer and open another
@@ -5520,24 +5637,24 @@ class SessionGuard:
         del self.sessions[sid]
         log.info("ending session %s: no request followed its initialize within %d s (MCP_SESSION_INIT_TIMEOUT_S)",
                  sid[:12], self.config.session_init_timeout_s)  # fmt: skip
-        headers = [(k, v) for k, v in tracked.opening["headers"] if k not in (b"content-length", b"content-type")]
-        scope = {**tracked.opening, "method": "DELETE", "headers": [*headers, (b"mcp-session-id", sid.encode())]}
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def discard(_message: dict[str, Any]) -> None:
-            return None
-
-        with contextlib.suppress(Exception):
-            await self.app(scope, receive, discard)
+        headers = headers_except(tracked.opening, b"content-length", b"content-type")
+        ending = {**tracked.opening, "method": "DELETE", "headers": [*headers, (b"mcp-session-id", sid.encode())]}
+        await request_quietly(self.app, ending, b"")
 
 
-async def relay_status(app: Any, scope: Any, receive: Any, send: Any) -> int | None:
+def principal_of(scope: ASGIScope) -> str | None:
+    """The authenticated principal of a request (the SDK's bearer check leaves it in the scope), or None."""
+    user = scope.get("user")
+    if not isinstance(user, AuthenticatedUser):
+        return None
+    return str(user.access_token.subject or user.access_token.client_id)
+
+
+async def relay_status(app: ASGIApp, scope: ASGIScope, receive: Receive, send: Send) -> int | None:
     """Run an ASGI app and return the status it answered with (None: it never started a response)."""
     status: list[int] = []
 
-    async def watch(message: dict[str, Any]) -> None:
+    async def watch(message: Message) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
         await send(message)
@@ -5685,7 +5802,7 @@ def lean_schema(schema: Any) -> Any:
 ISSUERS: weakref.WeakKeyDictionary[Any, Upstream] = weakref.WeakKeyDictionary()
 
 
-def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
+def build_server(config: Config, issuer_http: httpx2.AsyncClient | None = None) -> MCPServer[App]:
     """The MCP server: the read-only tools, lifespan-owned pool, bearer auth (static token and/or OAuth JWTs),
     the OAuth relay when an issuer is configured, and the probes. `issuer_http` reaches the issuer (tests pass
     one wired to a stand-in authorization server)."""
@@ -5714,11 +5831,9 @@ def build_server(config: Config, issuer_http: Any = None) -> MCPServer[App]:
     return server
 
 
-def issuer(config: Config, issuer_http: Any) -> Upstream:
+def issuer(config: Config, issuer_http: httpx2.AsyncClient | None) -> Upstream:
     """The configured OAuth issuer, reached through `issuer_http` or a client of our own."""
-    import httpx
-
-    return Upstream(config, issuer_http or httpx.AsyncClient(timeout=10, follow_redirects=False))
+    return Upstream(config, issuer_http or httpx2.AsyncClient(timeout=10, follow_redirects=False))
 
 
 def bearer_auth(config: Config, upstream: Upstream | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """OAuth: JWKS-verified JWTs, the relay on this server's origin, and the whole flow with the SDK's OAuth client.
 
 The upstream identity provider is a real authorization server stand-in (an ASGI app with its own RSA keys,
-JWKS, PKCE and client-secret checks) reached through an httpx client, never a mock of this project's code.
+JWKS, PKCE and client-secret checks) reached through an httpx2 client, never a mock of this project's code.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def oauth_config(**overrides: Any) -> ps.Config:
 @contextlib.asynccontextmanager
 async def served(provider: Provider, config: ps.Config) -> AsyncIterator[httpx2.AsyncClient]:
     """This server's ASGI app (lifespan running), an HTTP client to it, and the provider behind it."""
-    issuer_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=provider.app))
+    issuer_http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=provider.app))
     app = ps.build_http_app(config, ps.build_server(config, issuer_http=issuer_http))
     async with (
         app.router.lifespan_context(app),
@@ -384,7 +384,7 @@ async def test_the_sdk_oauth_client_completes_the_whole_flow(
     provider = Provider()
     # Stateless: in memory, the client's long-lived GET event stream would hold the OAuth client's lock.
     config = oauth_config(conn=database_url, stateless=True)
-    issuer_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=provider.app))
+    issuer_http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=provider.app))
     app = ps.build_http_app(config, ps.build_server(config, issuer_http=issuer_http))
     landed: dict[str, str] = {}
 
@@ -581,3 +581,45 @@ async def test_an_answer_from_another_issuer_is_refused() -> None:
         right = await http.get("/oauth/callback", params={"code": "c", "state": state, "iss": ISSUER})
     assert mixed_up.status_code == 400 and "location" not in mixed_up.headers
     assert right.status_code == 302 and right.headers["location"].startswith(CLIENT_REDIRECT)
+
+
+async def test_malformed_requests_are_refused_not_failed() -> None:
+    """A redirect URI that does not parse, redirect_uris that is no list, and a sealed state offered as a code
+    each get the OAuth error, never a 500."""
+    config = oauth_config(oauth_state_secret="k")
+    state = ps.StateSealer("k").seal({"s": "x", "r": CLIENT_REDIRECT, "c": CLIENT_ID}, ttl_s=60)
+    async with served(Provider(), config) as http:
+        unparsable = await http.post("/register", json={"redirect_uris": ["http://[::1/cb"]})
+        not_a_list = await http.post("/register", json={"redirect_uris": 5})
+        state_as_code = await http.post("/token", data={"grant_type": "authorization_code", "code": state})
+    assert unparsable.status_code == not_a_list.status_code == 400
+    assert unparsable.json()["error"] == not_a_list.json()["error"] == "invalid_redirect_uri"
+    assert state_as_code.status_code == 400 and state_as_code.json()["error"] == "invalid_grant"
+
+
+async def test_the_clients_redirect_uri_keeps_its_query() -> None:
+    """RFC 6749 3.1.2: a redirect URI's own query is kept when the answer's parameters are added to it."""
+    redirect = "http://127.0.0.1:33418/callback?tenant=7"
+    config = oauth_config(oauth_state_secret="k")
+    state = ps.StateSealer("k").seal({"s": "x", "r": redirect, "c": CLIENT_ID}, ttl_s=60)
+    async with served(Provider(), config) as http:
+        answer = await http.get("/oauth/callback", params={"code": "c", "state": state, "iss": ISSUER})
+    location = urlsplit(answer.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "http://127.0.0.1:33418/callback"
+    query = parse_qs(location.query)
+    assert query["tenant"] == ["7"] and query["state"] == ["x"] and query["iss"] == [BASE] and query["code"]
+
+
+def test_a_state_sealed_by_one_worker_opens_in_another() -> None:
+    """Workers and replicas share MCP_OAUTH_STATE_SECRET: each has its own sealer, keyed alike."""
+    sealed = ps.StateSealer("shared").seal({"s": "abc", "r": CLIENT_REDIRECT}, ttl_s=60)
+    assert ps.StateSealer("shared").open(sealed) == {"s": "abc", "r": CLIENT_REDIRECT}
+    assert ps.StateSealer(None).open(sealed) is None  # no secret: a key of this process alone
+
+
+def test_scopes_are_read_from_scope_and_scp() -> None:
+    """`scope` is a space-separated string; `scp` a list (Okta) or a space-separated string (Entra ID)."""
+    claims = {"sub": "u", "exp": 1, "scope": "openid email"}
+    assert ps.jwt_access_token("t", {**claims, "scp": ["db:read"]}).scopes == ["openid", "email", "db:read"]
+    assert ps.jwt_access_token("t", {**claims, "scp": "User.Read Files.Read"}).scopes == [
+        "openid", "email", "User.Read", "Files.Read"]  # fmt: skip
