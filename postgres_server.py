@@ -77,16 +77,7 @@ from psycopg.pq.abc import PGconn, PGresult
 from psycopg.types import TypeInfo
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PositiveInt,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StringConstraints, ValidationError, model_validator
 from sse_starlette.sse import AppStatus
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, QueryParams
@@ -5843,10 +5834,12 @@ def bearer_auth(config: Config, upstream: Upstream | None) -> dict[str, Any]:
         return {}
     return {
         "token_verifier": BearerVerifier(config, upstream),
-        "auth": AuthSettings(
-            issuer_url=AnyHttpUrl(config.base_url),
-            resource_server_url=AnyHttpUrl(config.resource_url) if upstream else None,
-            validate_token_resource=False if upstream else None,  # BearerVerifier checks the audience
+        "auth": AuthSettings.model_validate(  # the URLs as given: AnyHttpUrl("http://h:8000") would add a "/"
+            {
+                "issuer_url": config.base_url,
+                "resource_server_url": config.resource_url if upstream else None,
+                "validate_token_resource": False if upstream else None,  # BearerVerifier checks the audience
+            }
         ),
     }
 
