@@ -330,8 +330,12 @@ async def test_json_no_python_value_holds_comes_back_as_its_text(config: ps.Conf
     """A number no float holds (17 significant digits, a jsonb exponent beyond a double's) and an escaped lone
     surrogate (valid JSON, no Python string) come back as the JSON text, exact, never rounded or an error."""
     async with connect(config) as client:
-        result = await call(client, "execute_sql", sql="""SELECT '[3.1415926535897932, 0.1]'::jsonb AS pi,
-            '{"e": 1.5e300, "id": "12345678901234567890"}'::json AS fits, '"\\ud83d"'::json AS surrogate""")
+        result = await call(
+            client,
+            "execute_sql",
+            sql="""SELECT '[3.1415926535897932, 0.1]'::jsonb AS pi,
+            '{"e": 1.5e300, "id": "12345678901234567890"}'::json AS fits, '"\\ud83d"'::json AS surrogate""",
+        )
     assert result.data["rows"] == [["[3.1415926535897932, 0.1]", {"e": 1.5e300, "id": "12345678901234567890"},
                                     '"\\ud83d"']]  # fmt: skip
 
