@@ -4283,19 +4283,21 @@ class Metrics:
                                   ["tool", "outcome"], registry=registry)  # fmt: skip
         self.seconds = prom.Histogram("mcp_tool_call_duration_seconds", "Tool call duration, by tool", ["tool"],
                                       buckets=self.BUCKETS, registry=registry)  # fmt: skip
-        self.rows = prom.Counter("mcp_tool_rows", "Rows returned to agents, by tool", ["tool"], registry=registry)
-        self.bytes = prom.Counter("mcp_tool_response_bytes", "Bytes of result text returned, by tool", ["tool"],
-                                  registry=registry)  # fmt: skip
-        self.truncated = prom.Counter("mcp_tool_truncated", "Results cut at a row, byte or cell limit, by tool",
-                                      ["tool"], registry=registry)  # fmt: skip
-        self.pool_size = prom.Gauge("mcp_db_pool_connections", "Database connections open in the pool",
-                                    registry=registry, multiprocess_mode="livesum")  # fmt: skip
-        self.pool_in_use = prom.Gauge("mcp_db_pool_in_use", "Pooled connections serving a call",
-                                      registry=registry, multiprocess_mode="livesum")  # fmt: skip
-        self.pool_waiting = prom.Gauge("mcp_db_pool_waiting", "Calls waiting for a pooled connection",
-                                       registry=registry, multiprocess_mode="livesum")  # fmt: skip
-        self.database_up = prom.Gauge("mcp_database_up", "1 when the database answered the last check or call",
-                                      registry=registry, multiprocess_mode="livemostrecent")  # fmt: skip
+
+        def per_tool(name: str, documentation: str) -> prom.Counter:
+            return prom.Counter(name, f"{documentation}, by tool", ["tool"], registry=registry)
+
+        def summed(name: str, documentation: str, mode: Literal["livesum", "livemostrecent"] = "livesum") -> prom.Gauge:
+            return prom.Gauge(name, documentation, registry=registry, multiprocess_mode=mode)
+
+        self.rows = per_tool("mcp_tool_rows", "Rows returned to agents")
+        self.bytes = per_tool("mcp_tool_response_bytes", "Bytes of result text returned")
+        self.truncated = per_tool("mcp_tool_truncated", "Results cut at a row, byte or cell limit")
+        self.pool_size = summed("mcp_db_pool_connections", "Database connections open in the pool")
+        self.pool_in_use = summed("mcp_db_pool_in_use", "Pooled connections serving a call")
+        self.pool_waiting = summed("mcp_db_pool_waiting", "Calls waiting for a pooled connection")
+        self.database_up = summed("mcp_database_up", "1 when the database answered the last check or call",
+                                  "livemostrecent")  # fmt: skip
         for tool in TOOL_NAMES:  # every series from the start: rate() and absent() work before the first call
             for outcome in OUTCOMES:
                 self.calls.labels(tool, outcome)
@@ -4415,13 +4417,14 @@ def sql_fingerprint(sql: str) -> str:
 
 
 async def respond(
-    ctx: Context[App, Any], tool: ToolFunction, produce: Callable[[App, Scope], Awaitable[Answer]], **arguments: Any
+    ctx: Context[App, Any], tool: ToolFunction, answer: Callable[..., Awaitable[Answer]], **arguments: Any
 ) -> CallToolResult:
-    """Run a tool body within the caller's scope; every failure becomes an actionable tool error; one log line,
-    and a record for /metrics and the audit trail. `arguments`: the call's own, checked first (check_arguments)."""
+    """Run `answer(app, scope, **arguments)` within the caller's scope; every failure becomes an actionable tool
+    error; one log line, and a record for /metrics and the audit trail. `arguments`: the call's own, checked first
+    (check_arguments)."""
     call = ToolCall(ctx, tool.__name__, arguments)
     try:
-        result = await call.run(produce)
+        result = await call.run(lambda app, scope: answer(app, scope, **arguments))
     except BaseException:  # cancelled (the client went away, or sent a cancel): counted and written down too
         call.kind = "cancelled"
         call.observe(0)
@@ -4648,8 +4651,7 @@ async def list_tables(
 ) -> Annotated[CallToolResult, TablesResult]:
     """Tables, views, materialized and foreign tables of one schema: kind, estimated rows, size, comment.
     Partitions fold into their parent. Capped, with `truncated`; a pattern narrows."""
-    return await respond(ctx, list_tables, lambda app, scope: answer_list_tables(app, scope, schema, pattern),
-                         schema=schema, pattern=pattern)  # fmt: skip
+    return await respond(ctx, list_tables, answer_list_tables, schema=schema, pattern=pattern)
 
 
 @register_tool(check=with_table)
@@ -4658,8 +4660,7 @@ async def describe_table(
 ) -> Annotated[CallToolResult, TableDescription]:
     """Everything to query a table or view: columns (type, not null, default, enum values, value profile,
     comment), keys, constraints, indexes, foreign keys both ways, view definition, partitions, estimated rows."""
-    return await respond(ctx, describe_table, lambda app, scope: answer_describe_table(app, scope, table, schema),
-                         table=table, schema=schema)  # fmt: skip
+    return await respond(ctx, describe_table, answer_describe_table, table=table, schema=schema)
 
 
 @register_tool(check=with_table)
@@ -4671,12 +4672,8 @@ async def get_relationships(
 ) -> Annotated[CallToolResult, RelationshipsResult]:
     """Foreign keys of a table both ways; with `to`, the shortest join paths to that table."""
     if to:
-        return await respond(ctx, get_relationships,
-                             lambda app, scope: answer_join_paths(app, scope, table, schema, to),
-                             table=table, schema=schema, to=to)  # fmt: skip
-    return await respond(ctx, get_relationships,
-                         lambda app, scope: answer_get_relationships(app, scope, table, schema),
-                         table=table, schema=schema)  # fmt: skip
+        return await respond(ctx, get_relationships, answer_join_paths, table=table, schema=schema, to=to)
+    return await respond(ctx, get_relationships, answer_get_relationships, table=table, schema=schema)
 
 
 @register_tool(check=lambda sample: {})
@@ -4685,7 +4682,7 @@ async def list_enums(
     schema: Annotated[str | None, Field(description="only this schema (default: every exposed schema)")] = None,
 ) -> Annotated[CallToolResult, EnumsResult]:
     """Enum types: values in sort order, and the columns using them."""
-    return await respond(ctx, list_enums, lambda app, scope: answer_list_enums(app, scope, schema), schema=schema)
+    return await respond(ctx, list_enums, answer_list_enums, schema=schema)
 
 
 @register_tool(check=lambda sample: {"query": "id"})
@@ -4694,8 +4691,7 @@ async def search_schema(
     query: Annotated[str, Field(description="a name or words: email, customer email, sales.orders")],
 ) -> Annotated[CallToolResult, SearchResult]:
     """Find tables, views, columns, enum types and values by name or comment in every schema, best first."""
-    return await respond(ctx, search_schema, lambda app, scope: answer_search_schema(app, scope, query),
-                         query=query)  # fmt: skip
+    return await respond(ctx, search_schema, answer_search_schema, query=query)
 
 
 @register_tool(check=lambda sample: {"sql": "SELECT 1 AS ok"})
@@ -4712,8 +4708,7 @@ async def execute_sql(
     """Run one SELECT, VALUES, TABLE, EXPLAIN [ANALYZE] or SHOW statement, values as $1, $2 params. Always
     rolled back, time-limited; writes and side effects are refused with the reason. Rows and bytes are capped:
     `truncated` and `note` say how to narrow."""
-    return await respond(ctx, execute_sql, lambda app, scope: answer_execute_sql(app, scope, sql, params, max_rows),
-                         sql=sql, params=params, max_rows=max_rows)  # fmt: skip
+    return await respond(ctx, execute_sql, answer_execute_sql, sql=sql, params=params, max_rows=max_rows)
 
 
 TOOL_NAMES = tuple(TOOLS)
