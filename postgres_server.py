@@ -1,11 +1,12 @@
 """Read-only PostgreSQL server for AI agents, speaking the Model Context Protocol.
 
-Sections, in the order data flows:
-  1. Configuration          settings from CLI flags > environment > defaults, validated at start-up
-  2. SQL gate               pglast (PostgreSQL's own parser) decides what may run at all
-  3. Database access        pool, one-round-trip libpq pipeline, values made JSON-safe, errors
+Sections, in the order data flows (CLAUDE.md describes each):
+     Seams                  the library internals this module leans on, each behind one name (tests/test_seams.py)
+  1. Configuration          settings declared once on Config: CLI flags > environment > defaults, checked at start
+  2. SQL gate               pglast (PostgreSQL's own parser) decides what may run at all; the function policy
+  3. Database access        ReadConnection: one-round-trip libpq pipeline per read; values made JSON-safe; errors
   4. Introspection queries  one catalog query per tool, each building its answer inside Postgres
-  5. Tools                  the six MCP tools, their result models and compact text renderings
+  5. Tools                  the seven MCP tools (TOOLS), their result models and compact text renderings
   6. Auth and HTTP          bearer tokens (static or JWKS-verified JWTs), the OAuth relay, probes, the app
   7. Entry point            serve, --check, --demo
 """
