@@ -6101,7 +6101,8 @@ except (OSError, ValueError):
     pass
 shutil.rmtree(datadir, ignore_errors=True)
 """
-DEMO_CLEANERS: list[Any] = []  # the cleaner's process, held (its stdin open) as long as the server runs
+# The cleaner's process, held (its stdin open) as long as the server runs.
+DEMO_CLEANERS: list[subprocess.Popen[bytes]] = []
 
 
 def start_demo_database() -> str:
@@ -6362,7 +6363,7 @@ def pollable(fd: int) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
-async def event_loop_stdio(grace_s: float) -> tuple[Any, Any]:
+async def event_loop_stdio(grace_s: float) -> tuple[_LineReader, _PipeWriter] | tuple[None, None]:
     """stdin/stdout as event-loop pipes, or (None, None) to keep the SDK's own when they are not pipes.
 
     The SDK's default reads, writes and flushes through a worker thread: three thread hops per call, which
@@ -6394,7 +6395,9 @@ async def serve_stdio(server: MCPServer[App], grace_s: float) -> None:
     stdin, stdout = await event_loop_stdio(grace_s)
     if isinstance(stdin, _LineReader):  # SIGTERM: read no more, answer what is in flight (Stopping), end
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stdin.stop)
-    async with stdio_server(stdin, stdout) as (read_stream, write_stream):
+    # stdio_server only iterates stdin's lines and writes and flushes stdout: ours do that on the event loop
+    wire_in, wire_out = cast("anyio.AsyncFile[str] | None", stdin), cast("anyio.AsyncFile[str] | None", stdout)
+    async with stdio_server(wire_in, wire_out) as (read_stream, write_stream):
         lowlevel = lowlevel_server(server)
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
