@@ -50,7 +50,7 @@ from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, TypedDict, TypeVar, cast
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -63,7 +63,7 @@ import uvicorn
 from mcp import Client
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken, TokenVerifier, construct_redirect_uri
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import Context, MCPServer
@@ -681,12 +681,15 @@ class MatchSpec(_FileEntry):
 
     @model_validator(mode="after")
     def _names_someone(self) -> MatchSpec:
+        empty = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if empty:  # before, `sub: null` matched callers without a sub: refused rather than read another way
+            raise ValueError(f"{', '.join(empty)} has no value: give the value to match, or leave it out")
         if not self.facts():
-            raise ValueError("no fact to match")
+            raise ValueError("needs one or more of client_id, email, sub (text) or static_token (true/false)")
         return self
 
     def facts(self) -> PrincipalMatch:
-        """The facts given (null counts as not given), sorted by name."""
+        """The facts given, sorted by name."""
         return tuple(sorted((fact, value) for fact, value in self if value is not None))
 
 
@@ -747,6 +750,8 @@ def permissions_problem(exc: ValidationError) -> str:
         return "expected a mapping with 'roles' (see the example permissions.yaml)"
     if not rest:
         return f"{entry} must be a mapping of {', '.join(sorted(model.model_fields))}"
+    if first["type"] == "value_error":  # a validator's own words
+        return f"{entry}: {rest[0]} {first['ctx']['error']}"
     declared = model.model_fields.get(str(rest[0]))
     problem = f"{rest[0]} {declared.description}" if declared and declared.description else first["msg"].lower()
     return f"{entry}: {problem}" if entry else problem
@@ -1717,7 +1722,8 @@ def json_value(text: str) -> Any:
     return value
 
 
-_MANY_DIGITS = re.compile(r"\d{16}|[\d.]{17}")  # a number may have 16+ significant digits: check the floats
+# A number that may have 16+ significant digits, or an exponent of 3 digits (1e400: beyond a double): check them
+_MANY_DIGITS = re.compile(r"\d{16}|[\d.]{17}|[eE][+-]?\d{3}")
 
 
 def floats_hold(text: str) -> bool:
@@ -4002,9 +4008,9 @@ async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | No
         raise ToolFailure(str(refusal), kind="refused") from None
     for _ in range(2):
         catalog = await judge_statement(app, statement, scope.role)
-        scope = statement_scope(app, scope.role, statement, catalog)
+        scope = statement_scope(app, scope.role, statement)
         try:
-            return await read_statement(app, scope, statement, params, limit)
+            return await read_statement(app, scope, guarded(scope, statement, catalog), statement, params, limit)
         except CatalogChanged:
             log.info("catalog changed since the function policy loaded it: reloading before the call runs")
             await app.load_catalog(catalog)
@@ -4025,31 +4031,36 @@ async def judge_statement(app: App, statement: GatedStatement, role: Role | None
                           + pg_error_message(exc), kind=exc.sqlstate or "database") from None  # fmt: skip
 
 
-def statement_scope(app: App, role: Role | None, statement: GatedStatement, catalog: Catalog) -> Scope:
+def statement_scope(app: App, role: Role | None, statement: GatedStatement) -> Scope:
     """The caller's scope with the snapshot's explicit search path; a planned write as the login role (planning
-    checks write privileges); guarded by the snapshot's marker unless nothing in it resolves against the catalog
-    (SELECT 1: no DDL can change the verdict)."""
+    checks write privileges)."""
     scope = app.scope(role)
-    limits = scope.limits
-    if statement.plans_write:
-        limits = limits._replace(run_as=role.postgres_role if role else None)
-    if statement.references:
-        limits = limits._replace(catalog_marker=catalog.marker)
-    return scope._replace(limits=limits)
+    if not statement.plans_write:
+        return scope
+    return scope._replace(limits=scope.limits._replace(run_as=role.postgres_role if role else None))
+
+
+def guarded(scope: Scope, statement: GatedStatement, catalog: Catalog) -> Scope:
+    """The scope the statement itself runs in: failing if the catalog moved since `catalog` judged it, unless
+    nothing in it resolves against the catalog (SELECT 1: no DDL can change the verdict). Only the statement: the
+    type names and hints around it must answer even after DDL."""
+    if not statement.references:
+        return scope
+    return scope._replace(limits=scope.limits._replace(catalog_marker=catalog.marker))
 
 
 async def read_statement(
-    app: App, scope: Scope, statement: GatedStatement, params: list[Any] | None, limit: int
+    app: App, scope: Scope, guard: Scope, statement: GatedStatement, params: list[Any] | None, limit: int
 ) -> ResultShaper:
-    """Run a judged statement: a SELECT streamed into the shaper (cells cut in PostgreSQL), anything else (EXPLAIN,
-    SHOW) read whole, at most `limit` rows kept."""
+    """Run a judged statement in the `guard` scope: a SELECT streamed into the shaper (cells cut in PostgreSQL),
+    anything else (EXPLAIN, SHOW) read whole, at most `limit` rows kept."""
 
     async def start(columns: Sequence[ResultColumn]) -> ResultShaper:
         return ResultShaper(columns, await app.column_types(columns, scope), limit, app.config)
 
     if statement.kind == "select":
-        return cast(ResultShaper, await app.select(statement.sql, params or None, scope, limit, start))
-    rowset = await app.read(statement.sql, params or None, scope=scope, fetch=limit)
+        return cast(ResultShaper, await app.select(statement.sql, params or None, guard, limit, start))
+    rowset = await app.read(statement.sql, params or None, scope=guard, fetch=limit)
     shaper = await start(rowset.columns)
     shaper.take(rowset.rows, rowset.text_as_bytes)
     shaper.more = shaper.more or rowset.more
@@ -4426,8 +4437,8 @@ async def respond(
     call = ToolCall(ctx, tool.__name__, arguments)
     try:
         result = await call.run(lambda app, scope: answer(app, scope, **arguments))
-    except BaseException:  # cancelled (the client went away, or sent a cancel): counted and written down too
-        call.kind = "cancelled"
+    except BaseException as exc:  # cancelled (the client went away, or sent a cancel): counted and written down too
+        call.kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
         call.observe(0)
         raise
     call.observe(utf8_size(result_text(result)), log_line=True)
@@ -4924,8 +4935,13 @@ def redirect_listed(uri: str, parts: SplitResult, entry: str) -> bool:
 
 
 def redirect(url: str, params: Mapping[str, str | None]) -> RedirectResponse:
-    """A 302 to `url` with `params` added to its query (None values left out, the query it has kept)."""
-    return RedirectResponse(construct_redirect_uri(url, **params), status_code=302)
+    """A 302 to `url` with `params` added to its query (None values left out). The query it has is kept as it is,
+    as RFC 6749 3.1.2 requires (the SDK's construct_redirect_uri re-encodes it and drops `?flag` and `a=`), and
+    a fragment stays last."""
+    parts = urlsplit(url)
+    added = urlencode({key: value for key, value in params.items() if value is not None})
+    query = f"{parts.query}&{added}" if parts.query and added else parts.query or added
+    return RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv6 addresses that a NAT64 gateway turns into IPv4 ones

@@ -599,13 +599,14 @@ async def test_malformed_requests_are_refused_not_failed() -> None:
 
 async def test_the_clients_redirect_uri_keeps_its_query() -> None:
     """RFC 6749 3.1.2: a redirect URI's own query is kept when the answer's parameters are added to it."""
-    redirect = "http://127.0.0.1:33418/callback?tenant=7"
+    redirect = "http://127.0.0.1:33418/callback?tenant=7&flag&empty=&next=/a%20b"
     config = oauth_config(oauth_state_secret="k")
     state = ps.StateSealer("k").seal({"s": "x", "r": redirect, "c": CLIENT_ID}, ttl_s=60)
     async with served(Provider(), config) as http:
         answer = await http.get("/oauth/callback", params={"code": "c", "state": state, "iss": ISSUER})
     location = urlsplit(answer.headers["location"])
     assert f"{location.scheme}://{location.netloc}{location.path}" == "http://127.0.0.1:33418/callback"
+    assert location.query.startswith("tenant=7&flag&empty=&next=/a%20b&")  # verbatim: nothing dropped or re-encoded
     query = parse_qs(location.query)
     assert query["tenant"] == ["7"] and query["state"] == ["x"] and query["iss"] == [BASE] and query["code"]
 

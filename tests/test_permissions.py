@@ -39,7 +39,11 @@ def permissions(tmp_path: Path, document: dict[str, Any]) -> str:
         ({"roles": {"a": ["shop"]}}, "role 'a' must be a mapping of max_rows, postgres_role, schemas"),
         ({"roles": {"a": {}}, "principals": {"sub": "x"}}, "principals must be a list of entries with match and role"),
         ({"roles": {"a": {}}, "principals": [{"match": {"sub": "x"}}]}, "principals[0]: role must be the name of a"),
-        ({"roles": {"a": {}}, "principals": [{"match": {"sub": None}, "role": "a"}]}, "principals[0]: match needs"),
+        ({"roles": {"a": {}}, "principals": [{"match": {"sub": None}, "role": "a"}]}, "match sub has no value"),
+        (
+            {"roles": {"a": {}}, "principals": [{"match": {"client_id": "c1", "email": None}, "role": "a"}]},
+            "principals[0]: match email has no value: give the value to match, or leave it out",
+        ),
         ({"roles": {"a": {}}, "principals": [{"match": {"sub": 7}, "role": "a"}]}, "principals[0]: match needs"),
     ],
 )

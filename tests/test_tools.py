@@ -334,10 +334,11 @@ async def test_json_no_python_value_holds_comes_back_as_its_text(config: ps.Conf
             client,
             "execute_sql",
             sql="""SELECT '[3.1415926535897932, 0.1]'::jsonb AS pi,
-            '{"e": 1.5e300, "id": "12345678901234567890"}'::json AS fits, '"\\ud83d"'::json AS surrogate""",
+            '{"e": 1.5e300, "id": "12345678901234567890"}'::json AS fits, '"\\ud83d"'::json AS surrogate,
+            '[1e400, 2]'::json AS overflow, '1e-400'::json AS underflow""",
         )
     assert result.data["rows"] == [["[3.1415926535897932, 0.1]", {"e": 1.5e300, "id": "12345678901234567890"},
-                                    '"\\ud83d"']]  # fmt: skip
+                                    '"\\ud83d"', "[1e400, 2]", "1e-400"]]  # fmt: skip
 
 
 async def test_non_utf8_bytes_never_crash(admin_url: str) -> None:
