@@ -1717,11 +1717,13 @@ def json_value(text: str) -> Any:
         value = pydantic_core.from_json(text)
     except ValueError:
         return text
-    if _MANY_DIGITS.search(text) and not floats_hold(text):
+    if _FLOAT_MARK.search(text) and _MANY_DIGITS.search(text) and not floats_hold(text):
         return text
     return value
 
 
+# Every float in JSON has one of these (".5", "e4", "E-7"); most cells have none, and this search is cheap
+_FLOAT_MARK = re.compile(r"[.eE][\d+-]")
 # A number that may have 16+ significant digits, or an exponent of 3 digits (1e400: beyond a double): check them
 _MANY_DIGITS = re.compile(r"\d{16}|[\d.]{17}|[eE][+-]?\d{3}")
 
@@ -1730,9 +1732,11 @@ def floats_hold(text: str) -> bool:
     """Whether every number with a fraction or exponent in the JSON text is what its float prints."""
 
     def exact(literal: str) -> float:
-        if decimal.Decimal(repr(float(literal))) != decimal.Decimal(literal):
+        number = float(literal)
+        shown = repr(number)  # the common case: the float prints as written
+        if shown != literal and decimal.Decimal(shown) != decimal.Decimal(literal):
             raise ArithmeticError(literal)
-        return float(literal)
+        return number
 
     try:
         json.loads(text, parse_float=exact)
