@@ -393,6 +393,11 @@ class Config:
         """The exact URL clients use for /mcp (the public one behind a proxy)."""
         return f"{self.base_url}/mcp"
 
+    @property
+    def metrics_guarded(self) -> bool:
+        """/metrics asks for the bearer token /mcp asks for (auth configured, MCP_METRICS_PUBLIC off)."""
+        return bool(self.api_token or self.oauth) and not self.metrics_public
+
 
 def _declared_settings() -> tuple[Setting, ...]:
     """Config's fields made by `setting()`, in their order, as the Setting records the CLI and loader use."""
@@ -419,7 +424,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_mutually_exclusive_group()
     commands.add_argument("--demo", action="store_true", help="serve an embedded PostgreSQL with sample data")
-    commands.add_argument("--check", action="store_true", help="check connection, role and every tool; exit 0/1")
+    commands.add_argument(
+        "--check",
+        action="store_true",
+        help="check connection, role and every tool; exit 0 (ok), 3 (warnings) or 1 (cannot serve)",
+    )
     for setting in SETTINGS:
         envs = " / ".join(setting.env)
         if setting.is_switch:
@@ -964,6 +973,7 @@ class GatedStatement:
     references: frozenset[Ref] = frozenset()  # what the catalog policy resolves (FunctionPolicy.check)
     settings: tuple[str, ...] = ()  # settings it reads: SHOW name, current_setting('name')
     plans_write: bool = False  # EXPLAIN of a write without ANALYZE: planned, never run
+    parameters: int = 0  # the highest $n it uses
 
 
 Scopes = frozenset[str]
@@ -1077,14 +1087,15 @@ def _gate(sql: str) -> GatedStatement:
     kind = _statement_kind(top_kind, top)
     settings = (top.get("name", ""),) if kind == "show" else ()
     plan_only = kind == "explain" and not _analyzes(top)
-    relations, references, read = _check_tree(raw["stmt"], plan_only)
+    check = _check_tree(raw["stmt"], plan_only)
     start = raw.get("stmt_location", 0)
     length = raw.get("stmt_len", 0)
     encoded = sql.encode()
     text = encoded[start : start + length if length else None].decode()
     offset = len(encoded[:start].decode())
     return GatedStatement(sql=text.strip(), kind=kind, offset=offset + len(text) - len(text.lstrip()),
-                          relations=relations, references=references, settings=settings + read,
+                          relations=tuple(sorted(check.relations, key=str)), references=frozenset(check.refs),
+                          settings=settings + tuple(check.settings), parameters=check.parameters,
                           plans_write=plan_only and next(iter(top["query"])) in WRITE_NODES)  # fmt: skip
 
 
@@ -1130,17 +1141,17 @@ def _statement_kind(top_kind: str, top: dict[str, Any]) -> Literal["select", "ex
     raise GateRefusal(f"{name} refused: this server is read-only; only SELECT, VALUES, TABLE, EXPLAIN and SHOW run")
 
 
-def _check_tree(
-    tree: dict[str, Any], plan_only: bool
-) -> tuple[tuple[tuple[str | None, str], ...], frozenset[Ref], tuple[str, ...]]:
-    """Refuse anything that is not a read (a write only as a plan); return the relations the statement names
-    (CTE names in scope left out), every name through which it may run a function, and the settings it reads."""
+def _check_tree(tree: dict[str, Any], plan_only: bool) -> TreeCheck:
+    """Refuse anything that is not a read (a write only as a plan); what it found: the relations the statement
+    names (CTE names in scope left out), every name through which it may run a function, the settings it reads and
+    its highest $n."""
     check = TreeCheck(plan_only)
     for node_type, node, ctes in _iter_nodes(tree):
         visit = TreeCheck.VISITS.get(node_type)
         if visit is not None:
             visit(check, node_type, node, ctes)
-    return check.verdict()
+    check.finish()
+    return check
 
 
 class TreeCheck:
@@ -1153,8 +1164,10 @@ class TreeCheck:
         self.settings: list[str] = []
         self.whole_rows: set[str] = set()  # `*`, and names used alone as a column reference (a row, or a column)
         self.secret_views: set[str] = set()  # names and aliases of SECRET_COLUMN_VIEWS in the statement
+        self.parameters = 0  # the highest $n
 
-    def verdict(self) -> tuple[tuple[tuple[str | None, str], ...], frozenset[Ref], tuple[str, ...]]:
+    def finish(self) -> None:
+        """The refusals that need the whole tree: whole rows of a secret view, a secret setting read."""
         if self.secret_views and self.whole_rows & (self.secret_views | {"*"}):
             raise GateRefusal(
                 f"{' and '.join(sorted(self.secret_views & SECRET_COLUMN_VIEWS))}: name the columns you need "
@@ -1162,7 +1175,6 @@ class TreeCheck:
             )
         for name in self.settings:
             _refuse_setting(name)
-        return tuple(sorted(self.relations, key=str)), frozenset(self.refs), tuple(self.settings)
 
     def function(self, kind: Literal["call", "attribute"], schema: str | None, name: str) -> None:
         why = denied_function(name)
@@ -1241,6 +1253,9 @@ class TreeCheck:
         if node.get("relname") in SECRET_COLUMN_VIEWS:
             self.secret_views.update((node.get("relname", ""), (node.get("alias") or {}).get("aliasname", "")))
 
+    def parameter(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
+        self.parameters = max(self.parameters, int(node.get("number", 0)))
+
     def sql_json(self, node_type: str, node: dict[str, Any], ctes: Scopes) -> None:
         name = SQL_JSON_NODES.get(node_type) or str(node.get("op", "")).removesuffix("_OP").lower()
         self.refs.add(Ref("call", None, name))
@@ -1256,6 +1271,7 @@ class TreeCheck:
         **dict.fromkeys(("TypeCast", "ColumnDef"), cast),
         "RangeTableSample": sample,
         "RangeVar": range_var,
+        "ParamRef": parameter,
         **dict.fromkeys((*SQL_JSON_NODES, "JsonFuncExpr"), sql_json),
     }
 
@@ -2556,7 +2572,7 @@ class App:
             except TimeoutError:
                 raise ToolFailure(f"server busy for you: {share} of your calls stayed in flight for "
                                   f"{self.config.pool_timeout_s} s (MCP_MAX_CALLS_PER_PRINCIPAL); retry shortly, or "
-                                  "send fewer at once", kind="unavailable") from None  # fmt: skip
+                                  "send fewer at once", kind="busy") from None  # fmt: skip
             try:
                 yield
             finally:
@@ -2631,34 +2647,40 @@ class App:
         try:
             conn = await self.pool.getconn(timeout=self.config.pool_timeout_s)
         except PoolTimeout:
-            raise ToolFailure(await self.explain_pool_timeout(), kind="unavailable") from None
+            raise await self.pool_timeout_failure() from None
         try:
             yield conn
         finally:
             await self.pool.putconn(conn)
 
-    async def explain_pool_timeout(self) -> str:
+    def pool_full(self) -> bool:
+        """Every connection the pool may open is open and serving a call: the database answers, the server is busy."""
+        stats = self.pool.get_stats() if self.pool is not None else {}
+        return stats.get("pool_size", 0) >= self.config.pool_max and not stats.get("pool_available")
+
+    async def pool_timeout_failure(self) -> ToolFailure:
+        """Why no pooled connection came within MCP_POOL_TIMEOUT_S: the server is busy (kind busy, the database is
+        fine), or the database cannot be reached (unavailable)."""
         assert self.pool is not None and self.config.conn is not None
-        stats = self.pool.get_stats()
-        if stats.get("pool_size", 0) >= self.config.pool_max:
-            return (
-                f"server busy: all {self.config.pool_max} database connections stayed in use for "
-                f"{self.config.pool_timeout_s} s; retry shortly, or raise MCP_POOL_MAX"
-            )
+        if self.pool_full():
+            return ToolFailure(f"server busy: all {self.config.pool_max} database connections stayed in use for "
+                               f"{self.config.pool_timeout_s} s; retry shortly, or raise MCP_POOL_MAX",
+                               kind="busy")  # fmt: skip
         target = describe_target(self.config.conn)
         try:
             probe = await psycopg.AsyncConnection.connect(self.config.conn, connect_timeout=3)
         except Exception as exc:
-            return (
-                f"cannot connect to the database at {target}: {connection_failure_reason(exc, self.config.conn)}."
-                + (
-                    ""
-                    if self.config.command == "check"
-                    else " The server keeps retrying and recovers by itself when the database is back."
-                )
-            )
+            retrying = "" if self.config.command == "check" else " The server keeps retrying and recovers by " \
+                "itself when the database is back."  # fmt: skip
+            reason = connection_failure_reason(exc, self.config.conn)
+            return ToolFailure(f"cannot connect to the database at {target}: {reason}.{retrying}", kind="unavailable")
         await probe.close()
-        return f"the database at {target} is reachable but no pooled connection was ready in time; retry"
+        return ToolFailure(f"the database at {target} is reachable but no pooled connection was ready in time; "
+                           "retry", kind="busy")  # fmt: skip
+
+    async def ping(self) -> None:
+        """SELECT 1 through the whole read path (/ready, /metrics' database_up)."""
+        await self.read("SELECT 1", scope=self.scope())
 
     async def read(
         self, sql: str, params: Sequence[Any] | None = None, *, scope: Scope, fetch: int = 1, own: bool = False
@@ -4007,6 +4029,7 @@ async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | No
         check_sql_size(sql, app.config.max_sql_bytes)
         long = len(sql) > GATE_OFF_LOOP_CHARS  # parsing costs ~1 ms per KB: keep the event loop free for others
         statement = await anyio.to_thread.run_sync(gate, sql) if long else gate(sql)
+        check_parameters(statement, params)
         check_relations(statement.relations, scope.role)
     except GateRefusal as refusal:
         raise ToolFailure(str(refusal), kind="refused") from None
@@ -4022,6 +4045,16 @@ async def run_agent_sql(app: App, scope: Scope, sql: str, params: list[Any] | No
             raise await statement_failure(app, scope, sql, statement, exc) from None
     raise ToolFailure("functions or views kept changing while this call was judged (DDL running?); retry",
                       kind="catalog_changed")  # fmt: skip
+
+
+def check_parameters(statement: GatedStatement, params: list[Any] | None) -> None:
+    """As many values in `params` as the statement has $n (PostgreSQL would refuse the bind, 08P01, in terms of
+    its protocol: this says it in the agent's)."""
+    given = len(params or [])
+    if given != statement.parameters:
+        uses = f"uses $1 to ${statement.parameters}" if statement.parameters else "has no $n placeholder"
+        raise ToolFailure(f"params has {given} value{'s' if given != 1 else ''} but the statement {uses}: send one "
+                          "value per placeholder, in order", kind="refused")  # fmt: skip
 
 
 async def judge_statement(app: App, statement: GatedStatement, role: Role | None) -> Catalog:
@@ -4245,7 +4278,8 @@ SQLSTATE = re.compile(r"[0-9A-Z]{5}")
 OUTCOMES = ("ok", "refused", "denied", "timeout", "cancelled", "database_error", "internal")
 REFUSED_KINDS = {"refused", "too_large", "too_wide", "invalid_text", "failure", "not_found", "catalog_changed"}
 DENIED_KINDS = {"denied", "42501", "25006"}  # ours; PostgreSQL's privileges; a write the read-only transaction stopped
-TIMEOUT_KINDS = {"57014", "55P03", "25P03", "shutdown"}  # statement, lock and idle timeouts, cancelled at shutdown
+# statement, lock and idle timeouts, cancelled at shutdown; waited past MCP_POOL_TIMEOUT_S for a busy server
+TIMEOUT_KINDS = {"57014", "55P03", "25P03", "shutdown", "busy"}
 DATABASE_KINDS = {"connection_lost", "unavailable", "no_database", "database", "config", "unsafe_role"}
 # SQLSTATE classes of a statement's own mistakes (data, syntax or access rule, limits it ran into): the agent's to
 # fix, not the database's trouble. Connection (08), operator intervention (57), resources (53), system (58) and
@@ -4295,6 +4329,7 @@ class Metrics:
         import prometheus_client as prom
 
         self.registry = registry = prom.CollectorRegistry()
+        self.content_type = prom.CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
         self.calls = prom.Counter("mcp_tool_calls", f"Tool calls, by tool and outcome ({', '.join(OUTCOMES)})",
                                   ["tool", "outcome"], registry=registry)  # fmt: skip
         self.seconds = prom.Histogram("mcp_tool_call_duration_seconds", "Tool call duration, by tool", ["tool"],
@@ -4362,6 +4397,16 @@ class AuditLog:
         self.fd = 2 if self.path is None else open_audit_file(self.path)
         self.fingerprint, self.params = config.audit_sql == "fingerprint", config.audit_params
         self.max_sql_bytes = config.max_sql_bytes
+        self.fingerprints: dict[str, str] = {}  # long statements', fingerprinted ahead on a worker thread
+
+    async def fingerprint_ahead(self, arguments: dict[str, Any]) -> None:
+        """Fingerprint a long statement on a worker thread before its record is written: parsing costs ~1 ms per KB,
+        which must not hold the event loop (the gate parses long statements off it too)."""
+        sql = arguments.get("sql")
+        if self.fingerprint and isinstance(sql, str) and GATE_OFF_LOOP_CHARS < len(sql) <= self.max_sql_bytes:
+            if len(self.fingerprints) >= 64:  # calls that ended before their record: never many
+                self.fingerprints.clear()
+            self.fingerprints[sql] = await anyio.to_thread.run_sync(sql_fingerprint, sql)
 
     def record(self, call: CallRecord) -> None:
         entry = {
@@ -4373,7 +4418,8 @@ class AuditLog:
             "client": audit_string(call.client), "session": audit_string(call.session),
         }  # fmt: skip
         self.reopen_if_moved()
-        line = memoryview((dumps(entry) + "\n").encode())
+        # backslashreplace: a lone surrogate (refused as an argument, still recorded) is written as its escape
+        line = memoryview((dumps(entry) + "\n").encode("utf-8", "backslashreplace"))
         while line:  # a full disk may take part of it: write the rest, or fail (logged by App.observe)
             line = line[os.write(self.fd, line) :]
 
@@ -4384,19 +4430,25 @@ class AuditLog:
             moved = os.stat(self.path).st_ino != os.fstat(self.fd).st_ino
         except FileNotFoundError:
             moved = True
-        if moved:
-            fd, self.fd = self.fd, open_audit_file(self.path)
+        if moved:  # an OSError here reaches App.observe, which logs it: the call itself already ran
+            fd, self.fd = self.fd, os.open(self.path, AUDIT_FILE_FLAGS, 0o600)
             os.close(fd)
 
     def arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         shown = {name: value for name, value in arguments.items() if value is not None}
         if "sql" in shown and self.fingerprint:
-            sql = shown.pop("sql")
-            shown["sql_fingerprint"] = (sql_fingerprint(sql) if len(sql) <= self.max_sql_bytes
-                                        else f"not parsed: {len(sql)} characters, over MCP_MAX_SQL_BYTES")  # fmt: skip
+            shown["sql_fingerprint"] = self.fingerprint_of(shown.pop("sql"))
         if "params" in shown and not self.params:
             shown["params"] = f"{len(shown['params'])} values (MCP_AUDIT_PARAMS records them)"
-        return {name: audit_string(value) if isinstance(value, str) else value for name, value in shown.items()}
+        return {name: audit_value(value) for name, value in shown.items()}
+
+    def fingerprint_of(self, sql: str) -> str:
+        if sql in self.fingerprints:
+            return self.fingerprints.pop(sql)
+        if len(sql) <= GATE_OFF_LOOP_CHARS:
+            return sql_fingerprint(sql)
+        why = "over MCP_MAX_SQL_BYTES" if len(sql) > self.max_sql_bytes else "the call ended before it was parsed"
+        return f"not parsed: {len(sql)} characters, {why}"
 
     def close(self) -> None:
         if self.fd != 2:
@@ -4406,6 +4458,17 @@ class AuditLog:
 AUDIT_STRING_CHARS = 4_000  # a statement longer than this is recorded by its start, its length and its hash
 
 
+def audit_value(value: Any) -> Any:
+    """An argument as the audit record holds it: every string in it, however nested, cut by audit_string."""
+    if isinstance(value, str):
+        return audit_string(value)
+    if isinstance(value, list):
+        return [audit_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: audit_value(item) for key, item in value.items()}
+    return value
+
+
 def audit_string(text: str | None) -> str | None:
     if text is None or len(text) <= AUDIT_STRING_CHARS:
         return text
@@ -4413,10 +4476,13 @@ def audit_string(text: str | None) -> str | None:
     return f"{text[:AUDIT_STRING_CHARS]}…[+{len(text) - AUDIT_STRING_CHARS} chars, sha256 {digest}]"
 
 
+AUDIT_FILE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # created readable by its owner only
+
+
 def open_audit_file(path: str) -> int:
-    """The audit file, opened to append (created readable by its owner only); a ConfigError saying why not."""
+    """The audit file at start-up, opened to append; a ConfigError saying why not."""
     try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(path, AUDIT_FILE_FLAGS, 0o600)
     except OSError as exc:
         raise ConfigError(f"MCP_AUDIT_LOG {path}: cannot append to it ({exc.strerror})") from None
 
@@ -4445,6 +4511,8 @@ async def respond(
         call.kind = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
         call.observe(0)
         raise
+    if call.app.audit is not None:
+        await call.app.audit.fingerprint_ahead(arguments)
     call.observe(utf8_size(result_text(result)), log_line=True)
     return result
 
@@ -4593,10 +4661,14 @@ def check_relations(relations: Sequence[tuple[str | None, str]], role: Role | No
 
 
 def authenticated_principal() -> str | None:
-    """The token's subject (a JWT's sub, or static-token), or None without a token (stdio, open HTTP)."""
-
+    """The calling token's principal, or None without a token (stdio, open HTTP)."""
     token = get_access_token()
-    return str(token.subject or token.client_id) if token else None
+    return token_principal(token) if token else None
+
+
+def token_principal(token: AccessToken) -> str:
+    """Who a token speaks for: a JWT's sub (else its client id), or static-token."""
+    return str(token.subject or token.client_id)
 
 
 def principal() -> str:
@@ -4990,15 +5062,17 @@ class ClientDocuments:
     URL publishes its metadata there. Fetched with care, as the URL is the client's choice: https only, a path
     required; every address the name resolves to must be public (no private, loopback, link-local or reserved
     address: the server would otherwise fetch from its own network), and the connection goes to the address
-    checked (no second lookup to rebind); no redirects; 5 KB and 5 s at most; cached by URL per Cache-Control,
-    between 1 minute and 1 day."""
+    checked (no second lookup to rebind); no redirects; 5 KB and 5 s at most in all (a slow drip of bytes
+    included), at most MAX_FETCHING at once; cached by URL per Cache-Control, between 1 minute and 1 day."""
 
     MAX_BYTES, TIMEOUT_S, DEFAULT_TTL_S, MIN_TTL_S, MAX_TTL_S, MAX_CACHED = 5120, 5.0, 300, 60, 86_400, 256
+    MAX_FETCHING = 8  # unauthenticated callers choose the URLs: a bound on the sockets and tasks they can hold
     UNRESOLVED_TTL_S = 3600  # a host resolving to a private address: remembered for an hour
 
     def __init__(self, allow_loopback: bool = False) -> None:
         self.allow_loopback = allow_loopback  # tests: documents served on http://127.0.0.1
         self.cache: dict[str, tuple[float, ClientDocument | str]] = {}
+        self.fetching = anyio.Semaphore(self.MAX_FETCHING)
 
     async def get(self, url: str) -> ClientDocument | str:
         """The document at `url`, or why it cannot be used."""
@@ -5007,9 +5081,13 @@ class ClientDocuments:
             return cached[1]
         document: ClientDocument | str
         try:
-            document, ttl = await self.fetch(url)
+            with anyio.fail_after(self.TIMEOUT_S):  # the whole fetch: httpx2's timeout is per read
+                async with self.fetching:
+                    document, ttl = await self.fetch(url)
         except Unusable as refusal:
             document, ttl = refusal.why, refusal.ttl_s
+        except TimeoutError:  # not remembered: the wait may have been for a free slot, not for this server
+            document, ttl = f"fetching it took over {self.TIMEOUT_S:g} s", 0
         except (OSError, ValueError, httpx2.HTTPError) as exc:  # unreachable, refused, timed out, not JSON
             document, ttl = f"fetching it failed ({str(exc) or type(exc).__name__})", self.MIN_TTL_S
         if ttl > 0:
@@ -5348,13 +5426,14 @@ def host_answered(host: str, allowed: Sequence[str]) -> bool:
 class HostCheck:
     """ASGI middleware: a request whose Host this server does not answer to gets 421 before any routing or
     redirect (the SDK checks /mcp only, after Starlette may already have redirected /mcp/ to that Host).
-    The probes and /metrics (token-checked) stay open to any Host: orchestrators and scrapers call them by address."""
+    The probes, and /metrics when it asks for a token, stay open to any Host: orchestrators and scrapers call them
+    by address (an open /metrics keeps the check: a rebound DNS name must not read it from a browser)."""
 
-    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
-        self.app, self.allowed = app, [host.lower() for host in allowed]
+    def __init__(self, app: ASGIApp, allowed: Sequence[str], any_host: Sequence[str]) -> None:
+        self.app, self.allowed, self.any_host = app, [host.lower() for host in allowed], frozenset(any_host)
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and scope.get("path") not in ("/health", "/ready", "/metrics"):
+        if scope["type"] in ("http", "websocket") and scope.get("path") not in self.any_host:
             host = header_value(scope, b"host") or ""
             if not host_answered(host, self.allowed):
                 body = {"error": "misdirected request: this server does not answer to that Host (MCP_ALLOWED_HOSTS)"}
@@ -5654,7 +5733,7 @@ def principal_of(scope: ASGIScope) -> str | None:
     user = scope.get("user")
     if not isinstance(user, AuthenticatedUser):
         return None
-    return str(user.access_token.subject or user.access_token.client_id)
+    return token_principal(user.access_token)
 
 
 async def relay_status(app: ASGIApp, scope: ASGIScope, receive: Receive, send: Send) -> int | None:
@@ -5833,7 +5912,7 @@ def build_server(config: Config, issuer_http: httpx2.AsyncClient | None = None) 
     server.custom_route("/health", methods=["GET"])(health)
     server.custom_route("/ready", methods=["GET"])(readiness(holder))
     if metrics is not None:
-        guarded = bool(auth) and not config.metrics_public
+        guarded = config.metrics_guarded
         server.custom_route("/metrics", methods=["GET"])(metrics_route(metrics, holder, guarded, config))
     return server
 
@@ -5875,7 +5954,7 @@ def readiness(holder: dict[str, App]) -> Callable[[Request], Awaitable[Response]
             return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
         try:
             posture = app.posture or await fetch_posture(app)
-            await app.read("SELECT 1", scope=app.scope())
+            await app.ping()
         except (ToolFailure, psycopg.Error) as exc:
             return JSONResponse({"status": "not ready", "reason": str(exc).split("\n")[0]}, status_code=503)
         shown = ("read_only_role", "warnings", "user", "work_mem", "temp_file_limit")
@@ -5903,7 +5982,7 @@ def metrics_route(
         if app is not None:
             await check_database(app, metrics)
             metrics.pool_state(app.pool)
-        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(metrics.exposition(), media_type=metrics.content_type)
 
     return serve_metrics
 
@@ -5913,12 +5992,11 @@ async def check_database(app: App, metrics: Metrics) -> None:
     if app.pool is None:
         metrics.database_up.set(0)
         return
-    stats = app.pool.get_stats()
-    if stats.get("pool_size", 0) >= app.config.pool_max and not stats.get("pool_available"):
+    if app.pool_full():
         return  # every connection serves a call: the database answers; the last call's outcome stands
     try:
         with anyio.fail_after(1):
-            await app.read("SELECT 1", scope=app.scope())
+            await app.ping()
         metrics.database_up.set(1)
     except (TimeoutError, ToolFailure, psycopg.Error):
         metrics.database_up.set(0)
@@ -5946,7 +6024,8 @@ def build_http_app(config: Config, server: MCPServer[App] | None = None) -> Star
         route.app = ChallengeScope(route.app, upstream)
     allowed = answered_hosts(config)
     if allowed is not None:
-        app.add_middleware(HostCheck, allowed=allowed)
+        any_host = ("/health", "/ready", "/metrics") if config.metrics_guarded else ("/health", "/ready")
+        app.add_middleware(HostCheck, allowed=allowed, any_host=any_host)
     return app
 
 
@@ -6188,6 +6267,10 @@ async def run_check(config: Config) -> int:
           + f"; per call: work_mem {posture['work_mem']}, temp_file_limit {posture['temp_file_limit']}")  # fmt: skip
     for warning in warnings:
         print(f"WARN {warning}")
+    if config.permissions_file:
+        permissions = load_permissions(config.permissions_file, config.trust_unverified_email)
+        print(f"ok   permissions file {config.permissions_file}: roles {', '.join(sorted(permissions.roles))}; "
+              f"default role {permissions.default_role or 'none (deny)'}")  # fmt: skip
     failures = await check_every_tool(config)
     if failures:
         print(f"check failed: {failures} tool(s) failed (see FAIL above)")
@@ -6202,28 +6285,32 @@ async def run_check(config: Config) -> int:
 
 async def check_every_tool(config: Config) -> int:
     """Call every tool once through the MCP protocol, one line each, with the arguments its registration gives for
-    the first schema and table found (a tool that needs a table is skipped when there is none); the number that
-    failed."""
+    the first schema holding a table, and that table (a tool that needs a table says so when there is none); the
+    number that failed. Calls run as the server's own role: a permissions file's roles are for callers."""
     failures = 0
-    async with Client(build_server(config), mode="legacy") as client:
-        sample = await find_sample(client)
+    async with Client(build_server(replace(config, permissions_file=None)), mode="legacy") as client:
+        sample, done = await find_sample(client)
         for name, check in CHECK_CALLS.items():
             args = check(sample)
             if args is None:
+                print(f"skip {name}: no table in any schema this server shows")
                 continue
-            result = await client.call_tool(name, args)
+            result = done.get(name) or await client.call_tool(name, args)
             first_line = result_text(result).splitlines()[0] if result.content else ""
             failures += bool(result.is_error)
             print(f"{'FAIL' if result.is_error else 'ok  '} {name}({dumps(args)[1:-1]}): {first_line[:90]}")
     return failures
 
 
-async def find_sample(client: Client) -> Sample:
-    """The first schema list_schemas shows and the first table list_tables shows in it."""
+async def find_sample(client: Client) -> tuple[Sample, dict[str, CallToolResult]]:
+    """The first schema list_schemas shows that holds a table (else the first), the first table list_tables shows
+    in it, and those two calls' results."""
     schemas = await client.call_tool("list_schemas", {})
-    schema = (((schemas.structured_content or {}).get("rows") or [["public"]])[0])[0]
+    rows = (schemas.structured_content or {}).get("rows") or [["public"]]
+    schema = next((row[0] for row in rows if len(row) > 2 and row[2]), rows[0][0])
     tables = await client.call_tool("list_tables", {"schema": schema})
-    return Sample(schema, (((tables.structured_content or {}).get("rows") or [[None]])[0])[0])
+    table = (((tables.structured_content or {}).get("rows") or [[None]])[0])[0]
+    return Sample(schema, table), {"list_schemas": schemas, "list_tables": tables}
 
 
 async def require_read_only_role(config: Config) -> None:
@@ -6556,14 +6643,19 @@ def serve_workers(config: Config) -> int:
 
 def prepare_metrics_dir() -> str | None:
     """Where the workers' metrics meet (prometheus_client's multiprocess mode): a directory made for this run
-    (returned, to be removed at the end), or the operator's PROMETHEUS_MULTIPROC_DIR cleared of the last run's
-    values, which would be counted again (the library's docs)."""
+    (returned, to be removed at the end), or the operator's PROMETHEUS_MULTIPROC_DIR cleared."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-            stale.unlink()
+        clear_stale_metrics()
         return None
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="postgres-mcp-metrics-")
     return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def clear_stale_metrics() -> None:
+    """The operator's PROMETHEUS_MULTIPROC_DIR holds the last run's values, which would be counted again (the
+    library's docs): removed before this run's processes start, with one worker or several."""
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
 
 
 def supervise(workers: Sequence[multiprocessing.process.BaseProcess]) -> bool:
@@ -6604,6 +6696,8 @@ def serve(config: Config) -> int:
              f" (stateless{workers})" if config.stateless else "")  # fmt: skip
     if config.workers > 1:
         return serve_workers(config)
+    if config.metrics and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        clear_stale_metrics()
     return serve_http(config, listening_socket(config.host, config.port))
 
 
