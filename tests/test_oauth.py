@@ -571,6 +571,40 @@ async def test_metadata_documents_are_fetched_with_care() -> None:
     assert all("resolves to an address that is not public" in why for why in disguised.values()), disguised
 
 
+async def test_a_metadata_document_dripping_slowly_is_cut_at_the_time_limit() -> None:
+    """httpx2's timeout is per read: a server sending a byte every 0.3 s would hold the fetch for hours. The whole
+    fetch has TIMEOUT_S, and a timeout is not remembered (the next attempt may find the server well)."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Dripping(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    documents = ps.ClientDocuments(allow_loopback=True)
+    documents.TIMEOUT_S = 1.0
+    url = f"http://127.0.0.1:{server.server_address[1]}/client.json"
+    try:
+        started = time.monotonic()
+        why = await documents.get(url)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+    assert why == "fetching it took over 1 s" and elapsed < 3 and url not in documents.cache
+
+
 async def test_an_answer_from_another_issuer_is_refused() -> None:
     """RFC 9207 on this server's side: the provider's callback names its issuer; another one (a mix-up attack
     replaying a code from a different provider) never reaches the client."""
