@@ -1592,17 +1592,23 @@ def function_refusal(function: Function, config: Config, role: Role | None, buil
 
 def check_functions(statement: GatedStatement, catalog: Catalog, config: Config, role: Role | None) -> None:
     """Refuse the statement if any function it may run (over-approximated by name) is refused. GateRefusal."""
-    path = ("pg_catalog", *role.schemas) if role is not None and role.schemas else catalog.search_path
     for ref in sorted(statement.references, key=lambda ref: (ref.kind, ref.schema or "", ref.name)):
-        key = (ref, role.name if role else None, statement.plans_write)
-        if key not in catalog.verdicts:  # what one name may run is judged once per snapshot
-            catalog.verdicts[key] = _ref_refusal(ref, catalog, path, config, role, builtin_only=statement.plans_write)
-        if catalog.verdicts[key]:
-            raise GateRefusal(catalog.verdicts[key])
+        why = ref_verdict(ref, catalog, config, role, statement.plans_write)
+        if why:
+            raise GateRefusal(why)
     for name in statement.settings:
         if "." in name and name.lower() not in config.allowed_settings:
             raise GateRefusal(f"reading setting {name!r} refused: custom settings may hold secrets; the operator "
                               "may allow it with MCP_ALLOWED_SETTINGS")  # fmt: skip
+
+
+def ref_verdict(ref: Ref, catalog: Catalog, config: Config, role: Role | None, plans_write: bool) -> str | None:
+    """The refusal for what `ref` may run, for this role: judged once per snapshot (catalog.verdicts)."""
+    key = (ref, role.name if role else None, plans_write)
+    if key not in catalog.verdicts:
+        path = ("pg_catalog", *role.schemas) if role is not None and role.schemas else catalog.search_path
+        catalog.verdicts[key] = _ref_refusal(ref, catalog, path, config, role, builtin_only=plans_write)
+    return catalog.verdicts[key]
 
 
 def _ref_refusal(
@@ -1725,31 +1731,32 @@ def dumps(value: Any) -> str:
 def json_value(text: str) -> Any:
     """A json/jsonb value as Python values that print back as the same JSON, else its text unchanged.
 
-    pydantic_core keeps integers of any size exact (orjson turns those beyond 64 bits into floats) and is faster
-    than a pre-scan with orjson. Left as text: a number of 16 or more significant digits that no float holds
-    (3.14159265358979323846, 1e400), and an escaped lone surrogate, which JSON allows and Python cannot hold.
+    pydantic_core keeps integers of any size exact (orjson turns those beyond 64 bits into floats). Left as text: a
+    number that no float holds (3.14159265358979323846, 1e400), and an escaped lone surrogate, which JSON allows
+    and Python cannot hold.
     """
     try:
         value = pydantic_core.from_json(text)
     except ValueError:
         return text
-    if _FLOAT_MARK.search(text) and _MANY_DIGITS.search(text) and not floats_hold(text):
+    if _FLOAT_MARK.search(text) and not floats_hold(text):
         return text
     return value
 
 
-# Every float in JSON has one of these (".5", "e4", "E-7"); most cells have none, and this search is cheap
+# Every float in JSON has one of these (".5", "e4", "E-7"); documents of integers and names mostly have none
 _FLOAT_MARK = re.compile(r"[.eE][\d+-]")
-# A number that may have 16+ significant digits, or an exponent of 3 digits (1e400: beyond a double): check them
-_MANY_DIGITS = re.compile(r"\d{16}|[\d.]{17}|[eE][+-]?\d{3}")
 
 
 def floats_hold(text: str) -> bool:
-    """Whether every number with a fraction or exponent in the JSON text is what its float prints."""
+    """Whether every number with a fraction or exponent in the JSON text is what its float prints. Only a literal
+    of 16 or more characters, or with an exponent, can hold more than a float does: the others pass at once."""
 
     def exact(literal: str) -> float:
         number = float(literal)
-        shown = repr(number)  # the common case: the float prints as written
+        if len(literal) < 16 and "e" not in literal and "E" not in literal:
+            return number
+        shown = repr(number)
         if shown != literal and decimal.Decimal(shown) != decimal.Decimal(literal):
             raise ArithmeticError(literal)
         return number
@@ -3111,6 +3118,10 @@ RANGE = """LEFT JOIN LATERAL (
 )
 DEFAULT_EXPRESSION = cut_sql("pg_get_expr(d.adbin, d.adrelid)", EXPRESSION_CHARS)  # a default or generated column
 PARTITIONS_SHOWN = 100  # a table may have thousands; describe_table lists the first ones and counts all
+# Catalog texts of any length, cut where they are read (a predicate or a list bound can run to megabytes)
+INDEX_DEFINITION = cut_sql("substring(pg_get_indexdef(i.indexrelid) FROM ' USING (?:btree )?(.*)$')", EXPRESSION_CHARS)
+PARTITION_BOUND = cut_sql("pg_get_expr(pc.relpartbound, pc.oid)", EXPRESSION_CHARS)
+PARENT_BOUND = cut_sql("pg_get_expr(c.relpartbound, c.oid)", EXPRESSION_CHARS)
 DESCRIBE_TABLE_SQL = f"""
 WITH {RESOLVE_TABLE}
 SELECT json_strip_nulls(json_build_object(
@@ -3152,11 +3163,11 @@ SELECT json_strip_nulls(json_build_object(
         'definition', {cut_sql("pg_get_constraintdef(co.oid, true)", EXPRESSION_CHARS)}) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'c'),
     'exclusions', (SELECT json_agg(json_build_object('name', quote_ident(co.conname),
-        'definition', pg_get_constraintdef(co.oid, true)) ORDER BY co.conname)
+        'definition', {cut_sql("pg_get_constraintdef(co.oid, true)", EXPRESSION_CHARS)}) ORDER BY co.conname)
       FROM pg_constraint co WHERE co.conrelid = c.oid AND co.contype = 'x'),
     'indexes', (SELECT json_agg(json_build_object(
         'name', quote_ident(ic.relname),
-        'definition', substring(pg_get_indexdef(i.indexrelid) FROM ' USING (?:btree )?(.*)$'),
+        'definition', {INDEX_DEFINITION},
         'unique', CASE WHEN i.indisunique THEN true END,
         'partial', CASE WHEN i.indpred IS NOT NULL THEN true END) ORDER BY ic.relname)
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid
@@ -3165,16 +3176,16 @@ SELECT json_strip_nulls(json_build_object(
     'foreign_keys', {foreign_keys("out", "c.oid")},
     'referenced_by', {foreign_keys("in", "c.oid")},
     'view_definition', CASE WHEN c.relkind IN ('v', 'm') THEN {cut_sql("pg_get_viewdef(c.oid, true)", VIEW_CHARS)} END,
-    'partition_key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+    'partition_key', CASE WHEN c.relkind = 'p' THEN {cut_sql("pg_get_partkeydef(c.oid)", EXPRESSION_CHARS)} END,
     'partitions', CASE WHEN c.relkind = 'p' THEN (SELECT json_agg(json_build_object('name', p.name, 'bound', p.bound)
         ORDER BY p.name) FROM (SELECT format('%I.%I', pn.nspname, pc.relname) AS name,
-        pg_get_expr(pc.relpartbound, pc.oid) AS bound FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhrelid
+        {PARTITION_BOUND} AS bound FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhrelid
         JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhparent = c.oid
         ORDER BY 1 LIMIT {PARTITIONS_SHOWN}) p) END,
     'partition_count', CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM pg_inherits ih
         WHERE ih.inhparent = c.oid) END,
     'partition_of', CASE WHEN c.relispartition THEN (SELECT json_build_object(
-        'parent', format('%I.%I', pn.nspname, pc.relname), 'bound', pg_get_expr(c.relpartbound, c.oid))
+        'parent', format('%I.%I', pn.nspname, pc.relname), 'bound', {PARENT_BOUND})
         FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent
         JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhrelid = c.oid) END,
     'row_level_security', CASE WHEN c.relrowsecurity THEN true END,
@@ -3534,15 +3545,28 @@ def parse_identifier(text: str) -> list[tuple[str, bool]]:
     return split_identifier(text)[-2:]
 
 
+async def closest(name: str, candidates: list[str]) -> str:
+    """suggest, on a worker thread when the candidates are many (10,000 tables: tens of ms of difflib)."""
+    if len(candidates) <= 1_000:
+        return suggest(name, candidates)
+    return await anyio.to_thread.run_sync(suggest, name, candidates)
+
+
 def suggest(name: str, candidates: list[str]) -> str:
     """' Did you mean: a, b?' for the closest names, compared with and without their schema, ignoring case. A name
-    longer than any PostgreSQL allows (63 bytes) has no close match, and comparing it would hold the event loop."""
+    longer than any PostgreSQL allows (63 bytes) has no close match. The name is analysed once and most candidates
+    are ruled out by difflib's cheap upper bounds, as get_close_matches does."""
     if len(name) > 63:
         return ""
+    matcher = difflib.SequenceMatcher(None, "", name.lower())
 
     def score(candidate: str) -> float:
-        bare = candidate.rsplit(".", 1)[-1].strip('"')
-        return max(difflib.SequenceMatcher(None, name.lower(), text.lower()).ratio() for text in (candidate, bare))
+        best = 0.0
+        for text in {candidate.lower(), candidate.rsplit(".", 1)[-1].strip('"').lower()}:
+            matcher.set_seq1(text)
+            if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6:
+                best = max(best, matcher.ratio())
+        return best
 
     ranked = sorted(((score(c), c) for c in candidates), key=lambda pair: -pair[0])
     picked = [candidate for value, candidate in ranked[:5] if value >= 0.6]
@@ -3566,7 +3590,7 @@ async def table_not_found(app: App, scope: Scope, params: list[Any]) -> ToolFail
     names = [n for n in await app.read_json(RELATION_NAMES_SQL, params[:1], scope=scope) or [] if scope.visible(n)]
     where = f" in schema {schema}" if schema else ""
     return ToolFailure(
-        f"table {name!r} not found{where}.{suggest(name, names or [])} Use list_tables to see what exists.",
+        f"table {name!r} not found{where}.{await closest(name, names)} Use list_tables to see what exists.",
         kind="not_found",
     )
 
@@ -3574,7 +3598,7 @@ async def table_not_found(app: App, scope: Scope, params: list[Any]) -> ToolFail
 async def schema_not_found(app: App, scope: Scope, schema: str) -> ToolFailure:
     names = await app.read_json(SCHEMA_NAMES_SQL, [scope.schemas], scope=scope)
     return ToolFailure(
-        f"schema {schema!r} not found or not exposed.{suggest(schema, names or [])} "
+        f"schema {schema!r} not found or not exposed.{await closest(schema, names or [])} "
         "Use list_schemas to see what exists.",
         kind="not_found",
     )
@@ -3838,10 +3862,11 @@ def search_params(query: str) -> tuple[str, str, list[str], list[str]]:
     """SEARCH_SCHEMA_SQL's $3..$6 for a query as an agent wrote it: the query (double quotes dropped; case is
     folded in SQL, as the names are), its prefix pattern, a pattern per word, and the patterns of words that name
     a path (sales.orders)."""
-    text = " ".join(query.replace('"', "").split())
+    text = " ".join(query[: 10 * SEARCH_QUERY_CHARS].replace('"', "").split())  # longer: refused below anyway
     if not text:
         raise ToolFailure("query is empty: give a name or a word, such as email or customer")
-    if len(text) > SEARCH_QUERY_CHARS or len(text.split()) > SEARCH_QUERY_WORDS:
+    too_long = len(query) > 10 * SEARCH_QUERY_CHARS or len(text) > SEARCH_QUERY_CHARS
+    if too_long or len(text.split()) > SEARCH_QUERY_WORDS:
         raise ToolFailure(f"query is too long: at most {SEARCH_QUERY_WORDS} words and {SEARCH_QUERY_CHARS} "
                           "characters; give the words a name or its comment would hold", kind="too_large")  # fmt: skip
     words = [f"%{like_escape(word)}%" for word in dict.fromkeys(text.split())]
@@ -3853,8 +3878,9 @@ async def answer_search_schema(app: App, scope: Scope, query: str) -> Answer:
     if scope.role is not None and scope.role.tables is not None:  # table by table: name the ones it may see
         names = await app.read_json(RELATION_NAMES_SQL, [scope.schemas], scope=scope) or []
         visible = [name for name in names if scope.visible(name)]
-    params = [scope.schemas, visible, *search_params(query), SEARCH_RESULTS]
-    found = await app.read_json(SEARCH_SCHEMA_SQL, params, scope=scope)
+    text, *patterns = search_params(query)
+    found = await app.read_json(SEARCH_SCHEMA_SQL, [scope.schemas, visible, text, *patterns, SEARCH_RESULTS],
+                                scope=scope)  # fmt: skip
     records = []
     for kind, name, detail, used_by in found["rows"]:
         used = [column for column in used_by or [] if scope.visible_column(column)]
@@ -3863,7 +3889,7 @@ async def answer_search_schema(app: App, scope: Scope, query: str) -> Answer:
         records.append({"kind": kind, "name": name, "detail": shown + usage if usage else shown})
     total = found["total"]
     truncated = total > len(records)
-    head = f"{total} match{'es' if total != 1 else ''} for {query.strip()!r}"
+    head = f"{total} match{'es' if total != 1 else ''} for {text!r}"  # as searched: bounded, whatever was sent
     head += f"; the first {len(records)} shown: add a word to narrow" if truncated else ""
     text = head + ("\n" + render_table(records, SEARCH_KEYS) if records else ": try a shorter word or list_tables")
     structured = {"total": total, "truncated": truncated, **tabular(records, SEARCH_KEYS)}
@@ -3890,7 +3916,7 @@ async def missing_relation_hint(app: App, scope: Scope, error: psycopg.Error) ->
                  if scope.visible(n)]  # fmt: skip
     except (psycopg.Error, ToolFailure):
         return ""
-    hint = suggest(match[1].rsplit(".", 1)[-1], names)
+    hint = await closest(match[1].rsplit(".", 1)[-1], names)
     return f"\nNOTE:{hint}" if hint else "\nNOTE: no such relation here; list_tables shows what exists"
 
 
@@ -3928,10 +3954,10 @@ async def missing_function_hint(app: App, scope: Scope, error: psycopg.Error) ->
         return ""
     schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
 
-    def usable(function: Function) -> bool:
-        return function.schema in seen and (scope.role is None or function.schema in METADATA_SCHEMAS
-                                            or scope.role.sees_schema(function.schema)) and not function_refusal(
-            function, app.config, scope.role, builtin_only=False)  # fmt: skip
+    def usable(function: Function) -> bool:  # as the gate would judge a call of it (what its body runs too)
+        visible = scope.role is None or function.schema in METADATA_SCHEMAS or scope.role.sees_schema(function.schema)
+        call = Ref("call", function.schema, function.name)
+        return function.schema in seen and visible and not ref_verdict(call, catalog, app.config, scope.role, False)
 
     if any(usable(f) for f in catalog.by_name.get(name, ())):
         try:
@@ -3944,8 +3970,8 @@ async def missing_function_hint(app: App, scope: Scope, error: psycopg.Error) ->
             return f"\nNOTE: {name} takes: {listed}; cast the arguments to match one"
     if name.lower() in OTHER_DIALECTS:
         return f"\nNOTE: {name} is another SQL dialect's; in PostgreSQL: {OTHER_DIALECTS[name.lower()]}"
-    names = sorted({f.name for f in catalog.functions.values() if usable(f)})
-    close = difflib.get_close_matches(name.lower(), names, n=4, cutoff=0.75)
+    near = difflib.get_close_matches(name.lower(), list(catalog.by_name), n=20, cutoff=0.75)  # judged: these only
+    close = [near_name for near_name in near if any(usable(f) for f in catalog.by_name[near_name])][:4]
     return f"\nNOTE: Did you mean: {', '.join(close)}?" if close else ""
 
 
@@ -4570,7 +4596,9 @@ class ToolCall:
             head = text.encode()[: cap - 200].decode(errors="ignore")
             text = f"{head}\n… response cut at {cap} bytes (MCP_MAX_RESPONSE_BYTES): narrow it (a schema, a pattern)"
             answer.truncated = True
-            fit_structured(answer.structured, cap)
+        # the structured answer on its own measure: JSON escapes can make it larger than a text under the cap
+        if fit_structured(answer.structured, cap):
+            answer.truncated = True
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=answer.structured)
 
     def observe(self, size: int, log_line: bool = False) -> None:
@@ -4600,27 +4628,47 @@ def result_text(result: CallToolResult) -> str:
     return content.text if isinstance(content, TextContent) else ""
 
 
-def fit_structured(structured: dict[str, Any], cap: int) -> None:
-    """Bound a structured answer to `cap` bytes of JSON, as its text was: halve its longest list, ending it with a
-    marker saying how many items were cut (a string, or a row holding one, as the list's items are), until it
-    fits. Catalog texts are cut in SQL already; this is for an answer of very many of them."""
-    while len(orjson.dumps(structured)) > cap:
-        lists = [(len(orjson.dumps(value)), key) for key, value in structured.items() if isinstance(value, list)]
-        items: list[Any] = structured[max(lists)[1]] if lists else []
-        if len(items) >= 2:
-            kept = len(items) // 2
-            marker = f"… {len(items) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
-            items[kept:] = [[marker] if isinstance(items[0], list) else marker]
-        else:  # one long text (a partition bound, an index expression): the longest string is cut in half
-            holders: list[tuple[Any, Any]] = [(structured, key) for key in structured]
-            holders += [(items, index) for index in range(len(items))]
-            texts = [(len(holder[key]), holder, key) for holder, key in holders if isinstance(holder[key], str)]
-            length, holder, key = max(texts, key=lambda text: text[0]) if texts else (0, {}, "")
-            if length < 64:
-                return
-            holder[key] = cut_text(holder[key], length // 2)
-        if "truncated" in structured:
-            structured["truncated"] = True
+CUT_MARKER = "… cut at MCP_MAX_RESPONSE_BYTES"
+
+
+def fit_structured(structured: dict[str, Any], cap: int) -> bool:
+    """Bound a structured answer to `cap` bytes of JSON, whatever its shape; whether anything was cut. Each pass
+    cuts the largest piece that can shrink, at any depth: a list of three or more items to its first half and a
+    marker saying how many were cut (a string, or a row holding one, as the list's items are), a string to its
+    first half. Every pass makes the answer smaller, so it ends; what cannot shrink further is replaced by the
+    marker. Catalog texts are cut in SQL already; this is for an answer of very many of them, or a wide one."""
+    cut = False
+    while json_size(structured) > cap:
+        cut = True
+        if not shrink(structured):
+            for key in [key for key, value in structured.items() if isinstance(value, list | dict | str)]:
+                structured[key] = CUT_MARKER
+            break
+    if cut and "truncated" in structured:
+        structured["truncated"] = True
+    return cut
+
+
+def json_size(value: object) -> int:
+    return utf8_size(dumps(value))
+
+
+def shrink(container: dict[str, Any] | list[Any]) -> bool:
+    """Cut the largest piece of `container` that can shrink (see fit_structured); False when none can."""
+    holder: Any = container  # indexed by its keys, whichever it is
+    entries = list(container.items()) if isinstance(container, dict) else list(enumerate(container))
+    for key, value in sorted(entries, key=lambda entry: -json_size(entry[1])):
+        if isinstance(value, list) and len(value) >= 3:
+            kept = len(value) // 2
+            marker = f"… {len(value) - kept} more cut at MCP_MAX_RESPONSE_BYTES"
+            value[kept:] = [[marker] if isinstance(value[0], list) else marker]
+            return True
+        if isinstance(value, str) and len(value) >= 64:
+            holder[key] = cut_text(value, len(value) // 2)
+            return True
+        if isinstance(value, list | dict) and shrink(value):
+            return True
+    return False
 
 
 def caller_role(permissions: Permissions, tool: str) -> Role:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import psycopg
 import pytest
-from conftest import SLOW_SQL, active_queries, call, cancel_midway, connect, ps
+from conftest import SLOW_SQL, active_queries, call, cancel_midway, connect, objects, ps
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.anyio
@@ -227,3 +228,39 @@ async def test_temporary_files_of_a_call_are_bounded(database_url: str) -> None:
                               "current_setting('temp_file_limit')")  # fmt: skip
     assert result.is_error and "ERROR 53400" in result.text and "POSTGRES_TEMP_FILE_LIMIT" in result.text
     assert settings.data["rows"] == [["64kB", "1MB"]]
+
+
+async def test_every_answer_of_a_catalog_full_of_long_texts_stays_within_the_cap(database_url: str) -> None:
+    """Index predicates, view definitions and comments, long, in few pieces: both the text and the structured
+    answer stay within MCP_MAX_RESPONSE_BYTES, and the call returns (the structured cut once looped forever on a list
+    of two whose first item was over the cap). Comments of control characters are six bytes each in JSON."""
+    predicate = " AND ".join(f"id <> {n}" for n in range(250))  # 3 KB (pg_index has no TOAST): cut at 500
+    columns = ", ".join(f"c{n} text" for n in range(50))
+    comments = "; ".join(f"COMMENT ON COLUMN long_texts.c{n} IS '{chr(1) * 1000}'" for n in range(50))
+    setup = (f"CREATE TABLE long_texts (id int, {columns}); CREATE INDEX a_wide ON long_texts (id) WHERE {predicate}; "
+             f"CREATE INDEX b_plain ON long_texts (c1); {comments}; "
+             f"CREATE VIEW long_view AS SELECT 1 AS a, 2 AS b, '{'😀' * 19_900}'::text AS c")  # fmt: skip
+    with objects(database_url, setup, "DROP VIEW IF EXISTS long_view; DROP TABLE IF EXISTS long_texts"):
+        async with connect(ps.Config(conn=database_url)) as client:
+            with anyio.fail_after(20):
+                answers = [await client.call_tool("describe_table", {"table": name})
+                           for name in ("long_texts", "long_view")]  # fmt: skip
+    for answer in answers:
+        text = answer.content[0].text  # type: ignore[union-attr]
+        structured = json.dumps(answer.structured_content, ensure_ascii=False, separators=(",", ":"))
+        assert not answer.is_error and len(text.encode()) <= 60_000 and len(structured.encode()) <= 60_000
+    assert "…[+" in json.dumps(answers[0].structured_content["indexes"], ensure_ascii=False)  # cut where read
+
+
+def test_the_structured_cut_always_ends_within_the_cap() -> None:
+    shapes = [
+        {"indexes": ["a: " + "x" * 70_000, "b: (y)"], "truncated": False},  # a list of two, the first over the cap
+        {"rows": [["z" * 70_000]], "truncated": False},  # one row
+        {"rows": [[["q" * 30_000, "r" * 30_000], {"a": "s" * 30_000}]]},  # nested lists and objects
+        {"rows": [[10**30]] * 10_000},  # integers orjson cannot write
+        {"columns": ["\u0001" * 20_000]},  # escapes: six bytes a character
+    ]
+    for shape in shapes:
+        assert ps.fit_structured(shape, 1_000) and ps.json_size(shape) <= 1_000, shape
+    small = {"rows": [[1]], "truncated": False}
+    assert not ps.fit_structured(small, 1_000) and small == {"rows": [[1]], "truncated": False}

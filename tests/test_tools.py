@@ -597,6 +597,22 @@ async def test_an_unknown_function_suggests_what_there_is(config: ps.Config) -> 
     assert "ERROR 42883" in nothing.text and "NOTE" not in nothing.text
 
 
+async def test_a_function_whose_body_the_gate_refuses_is_never_suggested(database_url: str) -> None:
+    """The hint judges a function as the gate judges a call of it: by what its body runs too."""
+    from conftest import objects
+
+    body = ("CREATE FUNCTION public.settings_of(text) RETURNS text LANGUAGE sql IMMUTABLE "  # a lie the body tells
+            "AS $$ SELECT set_config($1, 'x', true) $$")  # fmt: skip
+    plain = "CREATE FUNCTION public.settings_in(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$"
+    teardown = "DROP FUNCTION IF EXISTS public.settings_of(text), public.settings_in(text)"
+    with objects(database_url, f"{body}; {plain}", teardown):
+        async with connect(ps.Config(conn=database_url)) as client:
+            typo = await call(client, "execute_sql", sql="SELECT settings_off('a')")
+            direct = await call(client, "execute_sql", sql="SELECT settings_of('a')")
+    assert "ERROR 42883" in typo.text and typo.text.endswith("NOTE: Did you mean: settings_in?")
+    assert direct.is_error and "refused" in direct.text  # what the hint would have offered
+
+
 async def test_catalog_texts_and_answers_stay_bounded(database_url: str) -> None:
     """A comment is cut at 1,000 characters, an enum lists its first 100 labels and says how many more, a search
     takes at most 8 words, and a structured answer is cut to MCP_MAX_RESPONSE_BYTES like its text (120 tables'
@@ -685,7 +701,7 @@ async def test_review_findings_on_names_profiles_and_indexes(database_url: str, 
 def test_search_reads_column_comments_once(database_url: str) -> None:
     """The column-comment filter is one scan of pg_description, not one per column (a reference to the outer
     query there made a search of 2,000 commented columns take 16 s instead of 0.1 s)."""
-    params = [None, None, "status", "status%", ["%status%"], [], 40]
+    params = [None, None, *ps.search_params("status"), ps.SEARCH_RESULTS]  # every schema, every table
     with psycopg.connect(database_url, autocommit=True) as conn:
         raw = psycopg.RawCursor(conn)
         raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + ps.SEARCH_SCHEMA_SQL, params)
