@@ -4563,14 +4563,22 @@ class ToolCall:
             return self.render(self.answer)
         except ToolFailure as failure:
             self.kind = failure.kind
-            return error_result(str(failure))
+            return self.error(str(failure))
         except psycopg.Error as exc:  # introspection queries: no agent SQL to point a caret at
             self.kind = exc.sqlstate or "database"
-            return error_result(pg_error_message(exc, scope=self.scope))
+            return self.error(pg_error_message(exc, scope=self.scope))
         except Exception as exc:  # a bug of ours: log it fully, tell the agent plainly
             self.kind = type(exc).__name__
             log.exception("tool %s failed unexpectedly", self.tool)
-            return error_result(f"internal error in {self.tool} ({type(exc).__name__}); the server log has details")
+            return self.error(f"internal error in {self.tool} ({type(exc).__name__}); the server log has details")
+
+    def error(self, message: str) -> CallToolResult:
+        """An error result within MCP_MAX_RESPONSE_BYTES too (PostgreSQL quotes a bad literal whole, twice)."""
+        cap = self.app.config.max_response_bytes
+        if utf8_size(message) > cap:
+            head = message.encode()[: cap - 100].decode(errors="ignore")
+            message = f"{head}\n… error cut at {cap} bytes (MCP_MAX_RESPONSE_BYTES)"
+        return error_result(message)
 
     async def produce(self, produce: Callable[[App, Scope], Awaitable[Answer]]) -> Answer:
         check_arguments(self.arguments)

@@ -264,3 +264,11 @@ def test_the_structured_cut_always_ends_within_the_cap() -> None:
         assert ps.fit_structured(shape, 1_000) and ps.json_size(shape) <= 1_000, shape
     small = {"rows": [[1]], "truncated": False}
     assert not ps.fit_structured(small, 1_000) and small == {"rows": [[1]], "truncated": False}
+
+
+async def test_an_error_answer_stays_within_the_cap(database_url: str) -> None:
+    """PostgreSQL quotes a bad literal whole (in the message and the caret line): the error is cut like any answer."""
+    async with connect(ps.Config(conn=database_url, max_response_bytes=5_000)) as client:
+        answer = await call(client, "execute_sql", sql=f"SELECT '{'x' * 20_000}'::int")
+    assert answer.is_error and answer.text.startswith("ERROR 22P02") and len(answer.text.encode()) <= 5_000
+    assert answer.text.endswith("… error cut at 5000 bytes (MCP_MAX_RESPONSE_BYTES)")
