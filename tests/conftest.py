@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
+import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +176,6 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool
     return False
 
 
-# A read that runs for minutes on CPU alone (pg_sleep is refused: it holds a pooled connection doing nothing).
 # One call of every tool against the seeded database (execute_sql doubles its parameter: 42).
 TOOL_CALLS: dict[str, dict[str, Any]] = {
     "list_schemas": {},
@@ -186,6 +186,7 @@ TOOL_CALLS: dict[str, dict[str, Any]] = {
     "search_schema": {"query": "customer"},
     "execute_sql": {"sql": "SELECT $1::int * 2 AS doubled", "params": [21]},
 }
+# A read that runs for minutes on CPU alone (pg_sleep is refused: it holds a pooled connection doing nothing).
 SLOW_SQL = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"
 
 
@@ -198,16 +199,16 @@ def active_queries(url: str, application: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def cancel_midway(client: Client, running: Callable[[], bool]) -> bool:
-    """Start a long query, cancel the call once `running()` says it runs in Postgres; True if it then stops
-    there within 5 s."""
+async def cancel_midway(client: Client, running: Callable[[], bool], sql: str = SLOW_SQL) -> bool:
+    """Start a long query (`sql`), cancel the call once `running()` says it runs in Postgres; True if it then
+    stops there within 5 s."""
     await client.call_tool("execute_sql", {"sql": "SELECT 1"})  # the posture and catalog are loaded first
     async with anyio.create_task_group() as group:
         scope = anyio.CancelScope()
 
         async def slow() -> None:
             with scope:
-                await client.call_tool("execute_sql", {"sql": SLOW_SQL})
+                await client.call_tool("execute_sql", {"sql": sql})
 
         group.start_soon(slow)
         assert await wait_for(running), "the query never started"
@@ -219,6 +220,15 @@ def admin(url: str, sql: str) -> None:
     """Run SQL as the superuser, outside the server under test (fixtures, DDL a test needs)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
+
+
+def permissions_file(tmp_path: Path, document: dict[str, Any]) -> str:
+    """`document` written as a permissions.yaml in `tmp_path` (the cached load of an earlier file forgotten): its
+    path."""
+    path = tmp_path / "permissions.yaml"
+    path.write_text(yaml.safe_dump(document))
+    ps.load_permissions.cache_clear()
+    return str(path)
 
 
 @contextlib.contextmanager

@@ -11,12 +11,13 @@ import postgres_server as ps
 
 MODULE = Path(ps.__file__)
 MAX_FUNCTION_LINES = 45  # branches are bounded by ruff (PLR0912, C901: pyproject.toml)
-DEFERRED = ("httpx", "jwt", "yaml", "pglast", "pgserver", "prometheus_client")
+DEFERRED = ("httpx", "jwt", "yaml", "pglast", "pgserver", "prometheus_client", "httptools")
 
 
 def test_importing_the_module_defers_what_only_some_runs_need() -> None:
     """stdio start-up pays for no OAuth (PyJWT), permissions file (yaml), SQL parser (pglast, on first SQL),
-    embedded PostgreSQL (pgserver), metrics (prometheus_client), nor a second HTTP client (httpx)."""
+    embedded PostgreSQL (pgserver), metrics (prometheus_client), HTTP parser (httptools, uvicorn's), nor a second
+    HTTP client (httpx)."""
     probe = f"import sys, postgres_server; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(DEFERRED)}))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=MODULE.parent,
                             check=True).stdout.strip()  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from conftest import ROOT, ps
 
@@ -41,10 +42,22 @@ def test_the_configuration_table_names_only_settings_that_exist() -> None:
     assert len(table) == len(set(table)) == len(settings)  # each setting once
 
 
+def readme_test_command() -> list[str]:
+    """The command on the line commented `# test:` in the README's quick-start code block, as words."""
+    block = README.split("\n## The two commands\n", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    (line,) = [line for line in block.splitlines() if "# test:" in line]
+    return shlex.split(line.split("#", 1)[0])
+
+
 def test_ci_runs_the_readme_test_command() -> None:
-    assert "\npytest " in README or "\npytest\n" in README
+    """.ci/run runs the README's test command exactly, with no database configured (the embedded PostgreSQL)."""
+    command = readme_test_command()
+    assert command
     ci = (ROOT / ".ci" / "run").read_text()
-    assert any(line.strip().endswith("pytest") for line in ci.splitlines())
+    prefix = ["env", "-u", "TEST_DATABASE_URL", "-u", "DATABASE_URL"]
+    lines = [shlex.split(line) for line in ci.splitlines() if line.startswith("env ")]
+    runs = [words[len(prefix) :] for words in lines if words[: len(prefix)] == prefix]
+    assert runs == [command], f".ci/run runs {runs} after {' '.join(prefix)}, the README says {command}"
 
 
 def test_mcp_json_starts_this_server() -> None:

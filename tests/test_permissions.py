@@ -8,19 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import SLOW_SQL, call, connect, objects, ps
+from conftest import SLOW_SQL, call, connect, objects, permissions_file, ps
 
 pytestmark = pytest.mark.anyio
 
 ANALYST = {"schemas": ["shop"], "tables": ["shop.orders", "shop.customers"], "max_rows": 5}
-
-
-def permissions(tmp_path: Path, document: dict[str, Any]) -> str:
-    path = tmp_path / "permissions.yaml"
-    path.write_text(yaml.safe_dump(document))
-    ps.load_permissions.cache_clear()
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +40,7 @@ def permissions(tmp_path: Path, document: dict[str, Any]) -> str:
     ],
 )
 def test_every_mistake_in_the_file_stops_the_start(tmp_path: Path, document: dict[str, Any], message: str) -> None:
-    path = permissions(tmp_path, document)
+    path = permissions_file(tmp_path, document)
     with pytest.raises(ps.ConfigError) as refused:
         ps.load_config(["--permissions-file", path], environ={})
     assert message in str(refused.value) and path in str(refused.value) and "\n" not in str(refused.value)
@@ -62,7 +54,7 @@ def test_the_example_file_is_valid() -> None:
 
 async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str, tmp_path: Path) -> None:
     """On stdio (no token) the default role applies."""
-    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
+    path = permissions_file(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         schemas = await call(client, "list_schemas")
         tables = await call(client, "list_tables", schema="shop")
@@ -99,7 +91,7 @@ async def test_a_role_limits_schemas_tables_rows_and_relations(database_url: str
 
 
 async def test_unmapped_callers_are_denied_by_default(database_url: str, tmp_path: Path) -> None:
-    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}})
+    path = permissions_file(tmp_path, {"roles": {"analyst": ANALYST}})
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         for tool, args in [("list_schemas", {}), ("execute_sql", {"sql": "SELECT 1"})]:
             result = await call(client, tool, **args)
@@ -107,8 +99,8 @@ async def test_unmapped_callers_are_denied_by_default(database_url: str, tmp_pat
 
 
 async def test_a_role_limits_tools(database_url: str, tmp_path: Path) -> None:
-    path = permissions(tmp_path, {"roles": {"browse": {"tools": ["list_schemas", "list_tables"]}},
-                                  "default_role": "browse"})  # fmt: skip
+    path = permissions_file(tmp_path, {"roles": {"browse": {"tools": ["list_schemas", "list_tables"]}},
+                                       "default_role": "browse"})  # fmt: skip
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         allowed = await call(client, "list_schemas")
         refused = await call(client, "execute_sql", sql="SELECT 1")
@@ -118,7 +110,7 @@ async def test_a_role_limits_tools(database_url: str, tmp_path: Path) -> None:
 
 async def test_postgres_role_makes_postgres_enforce_grants(database_url: str, tmp_path: Path) -> None:
     limited = {"schemas": ["shop"], "postgres_role": "mcp_test_limited"}
-    path = permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
+    path = permissions_file(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
     config = ps.Config(conn=database_url, permissions_file=path, pool_min=1, pool_max=1)
     async with connect(config) as client:
         who = await call(client, "execute_sql", sql="SELECT current_user, current_setting('search_path')")
@@ -136,7 +128,7 @@ async def test_principals_map_to_roles_over_http(database_url: str, tmp_path: Pa
     """JWT subjects and the static token each get their own role; an unmapped subject is denied."""
     from test_oauth import Provider, oauth_config, served
 
-    path = permissions(tmp_path, {
+    path = permissions_file(tmp_path, {
         "roles": {"analyst": ANALYST, "hr": {"schemas": ["hr"]}},
         "principals": [{"match": {"sub": "alice"}, "role": "analyst"}, {"match": {"static_token": True}, "role": "hr"}],
     })  # fmt: skip
@@ -196,9 +188,9 @@ LEAK_ROUTES = [
 async def test_a_restricted_role_cannot_read_around_its_tables(
     database_url: str, tmp_path: Path, leak_routes: Any
 ) -> None:
-    path = permissions(tmp_path, {"roles": {"analyst": {**ANALYST, "tables": ["shop.orders", "shop.*"],
-                                                        "statement_timeout_ms": 200}},
-                                  "default_role": "analyst"})  # fmt: skip
+    path = permissions_file(tmp_path, {"roles": {"analyst": {**ANALYST, "tables": ["shop.orders", "shop.*"],
+                                                             "statement_timeout_ms": 200}},
+                                       "default_role": "analyst"})  # fmt: skip
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         for sql, words in LEAK_ROUTES:
             result = await call(client, "execute_sql", sql=sql)
@@ -211,8 +203,8 @@ async def test_a_restricted_role_cannot_read_around_its_tables(
 
 
 async def test_introspection_never_names_a_hidden_table(database_url: str, tmp_path: Path) -> None:
-    path = permissions(tmp_path, {"roles": {"orders_only": {"schemas": ["shop"], "tables": ["shop.orders"]}},
-                                  "default_role": "orders_only"})  # fmt: skip
+    path = permissions_file(tmp_path, {"roles": {"orders_only": {"schemas": ["shop"], "tables": ["shop.orders"]}},
+                                       "default_role": "orders_only"})  # fmt: skip
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         described = await call(client, "describe_table", table="shop.orders")
         related = await call(client, "get_relationships", table="shop.orders")
@@ -233,7 +225,7 @@ async def test_a_role_with_postgres_role_reads_statistics_filtered_by_postgres(
     database_url: str, tmp_path: Path
 ) -> None:
     limited = {"schemas": ["shop"], "postgres_role": "mcp_test_limited"}
-    path = permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
+    path = permissions_file(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         stats = await call(client, "execute_sql", sql="SELECT DISTINCT tablename FROM pg_stats WHERE schemaname "
                            "IN ('shop', 'hr', 'public') ORDER BY 1")  # fmt: skip
@@ -242,7 +234,7 @@ async def test_a_role_with_postgres_role_reads_statistics_filtered_by_postgres(
 
 async def test_join_paths_only_cross_tables_the_role_sees(database_url: str, tmp_path: Path) -> None:
     """A path through a hidden table is no path, and a hidden target is not found."""
-    path = permissions(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
+    path = permissions_file(tmp_path, {"roles": {"analyst": ANALYST}, "default_role": "analyst"})
     async with connect(ps.Config(conn=database_url, permissions_file=path)) as client:
         visible = await call(client, "get_relationships", table="shop.orders", to="shop.customers")
         hidden = await call(client, "get_relationships", table="shop.orders", to="shop.order_items")

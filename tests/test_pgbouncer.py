@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import active_queries, call, cancel_midway, connect, pgbouncer, ps
+from conftest import TOOL_CALLS, active_queries, call, cancel_midway, connect, pgbouncer, ps
 
 pytestmark = pytest.mark.anyio
 
@@ -20,16 +20,13 @@ def pgbouncer_url(database_url: str) -> Iterator[str]:
 
 
 async def test_every_tool_through_pgbouncer_transaction_pooling(pgbouncer_url: str) -> None:
+    assert set(TOOL_CALLS) == set(ps.TOOL_NAMES)
     config = ps.Config(conn=pgbouncer_url, pool_min=2, pool_max=4)
     async with connect(config) as client:
         for _ in range(10):  # many transactions, landing on whichever server connection PgBouncer picks
-            for tool, args in [("list_schemas", {}), ("list_tables", {"schema": "shop"}),
-                               ("describe_table", {"table": "shop.orders"}),
-                               ("get_relationships", {"table": "shop.customers"}), ("list_enums", {}),
-                               ("execute_sql", {"sql": "SELECT count(*) FROM shop.orders WHERE id > $1",
-                                                "params": [10]})]:  # fmt: skip
-                result = await call(client, tool, **args)
-                assert not result.is_error, (tool, result.text)
+            results = {tool: await call(client, tool, **args) for tool, args in TOOL_CALLS.items()}
+            assert not [(tool, result.text) for tool, result in results.items() if result.is_error]
+            assert results["execute_sql"].data["rows"] == [[42]]
         read_only = await call(client, "execute_sql", sql="SELECT current_setting('transaction_read_only')")
         write = await call(client, "execute_sql", sql="SELECT public.sneaky()")
         timeout = await call(client, "execute_sql", sql="SHOW statement_timeout")

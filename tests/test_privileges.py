@@ -13,8 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
-from conftest import admin, call, connect, fingerprint, objects, ps
+from conftest import admin, call, connect, fingerprint, objects, permissions_file, ps
 from test_security import BYPASS_WRITES
 
 pytestmark = pytest.mark.anyio
@@ -297,15 +296,8 @@ async def test_random_is_reseeded_between_calls(database_url: str, monkeypatch: 
 # ---- identities ----
 
 
-def write_permissions(tmp_path: Path, document: dict[str, Any]) -> str:
-    path = tmp_path / "permissions.yaml"
-    path.write_text(yaml.safe_dump(document))
-    ps.load_permissions.cache_clear()
-    return str(path)
-
-
 def test_forged_claims_do_not_match_principals(tmp_path: Path) -> None:
-    path = write_permissions(tmp_path, {
+    path = permissions_file(tmp_path, {
         "roles": {"admin": {}, "mail": {}},
         "principals": [{"match": {"static_token": True}, "role": "admin"},
                        {"match": {"email": "alice@example.com"}, "role": "mail"}]})  # fmt: skip
@@ -327,7 +319,7 @@ def test_forged_claims_do_not_match_principals(tmp_path: Path) -> None:
 async def test_forged_static_token_claim_over_http(database_url: str, tmp_path: Path) -> None:
     from test_oauth import Provider, oauth_config, served
 
-    path = write_permissions(tmp_path, {"roles": {"admin": {}}, "principals": [
+    path = permissions_file(tmp_path, {"roles": {"admin": {}}, "principals": [
         {"match": {"static_token": True}, "role": "admin"}]})  # fmt: skip
     provider = Provider()
     config = oauth_config(conn=database_url, permissions_file=path, api_token="static-tok", stateless=True)
@@ -431,7 +423,7 @@ async def test_functions_no_statement_names_are_judged_too(database_url: str, tm
             path = await call(client, "execute_sql", sql="SELECT current_setting('search_path')")
         # A call running as a role with a schema of its own name: "$user" never widens the judged path.
         limited = {"postgres_role": "mcp_test_limited"}
-        path_file = write_permissions(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
+        path_file = permissions_file(tmp_path, {"roles": {"limited": limited}, "default_role": "limited"})
         async with connect(ps.Config(conn=database_url, permissions_file=path_file)) as client:
             own_schema = await call(client, "execute_sql", sql="SELECT user_schema_definer()")
     assert path.data["rows"] == [['"public"']]  # explicit: what the policy resolved names on

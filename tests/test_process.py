@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import ROOT, ps
+from conftest import ROOT, TOOL_CALLS, ps
 from mcp import Client, StdioServerParameters
 from test_config import run_server
 
@@ -24,11 +24,15 @@ def stdio(*args: str, **env: str) -> Client:
 
 
 async def test_stdio_server_serves_every_tool(database_url: str) -> None:
+    assert set(TOOL_CALLS) == set(ps.TOOL_NAMES)
     async with stdio(DATABASE_URL=database_url) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
+        results = {name: await client.call_tool(name, args) for name, args in TOOL_CALLS.items()}
         result = await client.call_tool("execute_sql", {"sql": "SELECT count(*) FROM shop.orders"})
         refused = await client.call_tool("execute_sql", {"sql": "DROP TABLE shop.orders"})
     assert tools == set(ps.TOOL_NAMES)
+    assert not [name for name, called in results.items() if called.is_error]
+    assert results["execute_sql"].structured_content["rows"] == [[42]]  # type: ignore[index]
     assert result.structured_content is not None and result.structured_content["rows"] == [[2000]]
     assert refused.is_error and "DROP refused" in refused.content[0].text  # type: ignore[union-attr]
 

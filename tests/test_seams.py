@@ -11,8 +11,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 import postgres_server as ps
@@ -68,15 +70,35 @@ class Shape(BaseModel):
     value: int
 
 
-def test_skip_output_validation_switches_off_the_sdks_result_validation() -> None:
-    async def answer() -> Shape:
-        return Shape(value=1)
+def mismatched_tool() -> Tool:
+    """A tool declared to return Shape whose result does not match it (value is not an int), as ours answer: a
+    CallToolResult. Its published schema is open, so only the SDK's own validation can refuse it (the test client
+    validates results against the published schema too)."""
 
-    tool = Tool.from_function(answer)
-    seam(tool.fn_metadata.output_model is not None, "Tool.fn_metadata.output_model (set for a typed result)")
-    seam("output_model" in inspect.getsource(type(tool.fn_metadata)), "FuncMetadata reads output_model")
-    ps.skip_output_validation(tool)
-    seam(tool.fn_metadata.output_model is None, "Tool.fn_metadata.output_model is writable")
+    async def mismatched() -> Shape:
+        content = [TextContent(type="text", text="one")]
+        return CallToolResult(content=content, structured_content={"value": "one"})  # type: ignore[return-value]
+
+    tool = Tool.from_function(mismatched)
+    tool.output_schema = {"type": "object"}
+    return tool
+
+
+async def served(tool: Tool) -> CallToolResult:
+    """`tool` called once through a real MCPServer and the real client, in memory."""
+    async with Client(MCPServer(tools=[tool]), mode="legacy") as client:
+        return await client.call_tool(tool.name, {})
+
+
+async def test_skip_output_validation_switches_off_the_sdks_result_validation() -> None:
+    validated, skipped = mismatched_tool(), mismatched_tool()
+    seam(skipped.fn_metadata.output_model is not None, "Tool.fn_metadata.output_model (set for a typed result)")
+    ps.skip_output_validation(skipped)
+    seam(skipped.fn_metadata.output_model is None, "Tool.fn_metadata.output_model is writable")
+    refused, passed = await served(validated), await served(skipped)
+    seam(refused.is_error, "the SDK validates a tool's result against Tool.fn_metadata.output_model")
+    seam(not passed.is_error and passed.structured_content == {"value": "one"},
+         "without Tool.fn_metadata.output_model the SDK passes the result through")  # fmt: skip
     published = ps.published_tool(ps.TOOLS["execute_sql"])
     seam(published.output_schema is not None, "the output schema stays published")
 

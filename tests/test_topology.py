@@ -36,7 +36,7 @@ import httpx
 import httpx2
 import psycopg
 import pytest
-from conftest import ROOT, SLOW_SQL, TOOL_CALLS, free_port, pgbouncer, ps, system_binary, wait_for
+from conftest import ROOT, SLOW_SQL, TOOL_CALLS, cancel_midway, free_port, pgbouncer, ps, system_binary, wait_for
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from psycopg.conninfo import make_conninfo
@@ -405,18 +405,7 @@ async def test_cancellation_reaches_postgres(edge: Topology, database_url: str, 
 
     if era == "2026-07-28":
         async with edge.mcp("auto") as client:
-            await client.call_tool("execute_sql", {"sql": "SELECT 1"})
-            async with anyio.create_task_group() as group:
-                call = anyio.CancelScope()
-
-                async def slow() -> None:
-                    with call:
-                        await client.call_tool("execute_sql", {"sql": sql})
-
-                group.start_soon(slow)
-                assert await wait_for(query_runs), "the query never started"
-                call.cancel()
-            stopped = await wait_for(lambda: not query_runs(), 5)
+            stopped = await cancel_midway(client, query_runs, sql)
             after = await client.call_tool("execute_sql", {"sql": "SELECT 1"})
         assert stopped, "the query ran on in PostgreSQL"
         assert not after.is_error
